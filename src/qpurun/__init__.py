@@ -1,0 +1,26 @@
+"""qpurun: declarative neutral-atom experiments, compiled to Pulser and run as one batch.
+
+`qpurun.load(path)` / `qpurun.loads(text)` return an `Experiment` with the
+`pulser.Sequence` and the job parameters of its batch. Pulser is imported on
+first use, so that `qpurun --help` and `qpurun fmt` stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from qpurun.errors import QxError, QxErrors, QxWarning
+
+if TYPE_CHECKING:
+    from qpurun.api import Experiment, load, loads
+
+__all__ = ["Experiment", "QxError", "QxErrors", "QxWarning", "load", "loads"]
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Experiment", "load", "loads"):
+        from qpurun import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'qpurun' has no attribute {name!r}")

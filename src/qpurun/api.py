@@ -1,0 +1,87 @@
+"""The library's front door: `load(path)` and `loads(text)` give an Experiment.
+
+The stages run in order, each its own module: parse (parser, transformer),
+check (checker), lower (lower, jobs) and validate (validate). Each may also be
+called on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulser
+
+from qpurun.checker import Checked, check
+from qpurun.errors import QxError, QxWarning, Source
+from qpurun.jobs import Job, expand
+from qpurun.lower import Lowerer, to_json
+from qpurun.parser import parse
+
+
+@dataclass
+class Experiment:
+    """A compiled spec: the Pulser sequence and the job list of its batch."""
+
+    name: str
+    sequence: pulser.Sequence[Any]
+    jobs: list[Job]
+    source: Source
+    checked: Checked
+    warnings: list[QxWarning] = field(default_factory=list)
+
+    @property
+    def job_params(self) -> list[dict[str, Any]]:
+        """`[{"runs": N, "variables": {...}}]`, ready for `QPUBackend.run`.
+
+        No `variables` key when the sequence declares none.
+        """
+        with_variables = bool(self.checked.variables)
+        return [job.params(with_variables=with_variables) for job in self.jobs]
+
+    @property
+    def device(self) -> Any:
+        return self.sequence.device
+
+    def sequence_json(self) -> str:
+        """The (parametrized) sequence as Pulser abstract-representation JSON, keys sorted."""
+        return to_json(self.sequence)
+
+
+def compile_source(source: Source, *, validate: bool = True) -> Experiment:
+    """Parse, check, lower and (by default) validate one spec."""
+    spec = parse(source.text, filename=source.name)
+    checked = check(spec, source)
+    lowerer = Lowerer(checked)
+    lowered = lowerer.lower()
+    try:
+        jobs = expand(checked, lowerer.constant)
+    except QxError as error:
+        for each in error.errors:
+            each.located(source)
+        raise
+    experiment = Experiment(
+        name=checked.name,
+        sequence=lowered.sequence,
+        jobs=jobs,
+        source=source,
+        checked=checked,
+        warnings=lowered.warnings,
+    )
+    if validate:
+        from qpurun.validate import validate as validate_experiment
+
+        validate_experiment(experiment)
+    return experiment
+
+
+def loads(text: str, *, filename: str = "<spec>", validate: bool = True) -> Experiment:
+    """Compile spec text; `filename` is what errors print and where relative paths start."""
+    return compile_source(Source(filename, text), validate=validate)
+
+
+def load(path: str | Path, *, validate: bool = True) -> Experiment:
+    """Compile the spec file at `path`."""
+    path = Path(path)
+    return loads(path.read_text(encoding="utf-8"), filename=str(path), validate=validate)

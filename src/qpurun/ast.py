@@ -1,0 +1,489 @@
+"""The syntax tree of a `.qx` spec.
+
+This module is the language at a glance: one frozen dataclass per construct,
+with no dependency on lark or Pulser. Positions (`span`) never take part in
+equality, so two trees compare equal when they say the same thing, wherever
+it was written.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from qpurun.errors import Span
+
+
+@dataclass(frozen=True)
+class Node:
+    span: Span | None = field(default=None, compare=False, kw_only=True, repr=False)
+
+
+# ---- expressions ---------------------------------------------------------------
+
+
+class BinaryOperator(enum.Enum):
+    ADD = "+"
+    SUB = "-"
+    MUL = "*"
+    DIV = "/"
+    MOD = "%"
+    POW = "**"
+
+
+class UnaryOperator(enum.Enum):
+    NEG = "-"
+    POS = "+"
+
+
+class Unit(enum.Enum):
+    """A unit as written; `units.py` knows its dimension and scale."""
+
+    NS = "ns"
+    US = "us"
+    MS = "ms"
+    RAD_PER_US = "rad/us"
+    MHZ = "MHz"
+    UM = "um"
+    NM = "nm"
+    RAD = "rad"
+    DEG = "deg"
+    GAUSS = "G"
+    MILLITESLA = "mT"
+
+
+@dataclass(frozen=True)
+class Number(Node):
+    value: int | float
+
+
+@dataclass(frozen=True)
+class Name(Node):
+    id: str
+
+
+@dataclass(frozen=True)
+class Quantity(Node):
+    """`value unit`: a value given in a unit, converted to Pulser's own."""
+
+    value: Expr
+    unit: Unit
+
+
+@dataclass(frozen=True)
+class BinaryOp(Node):
+    op: BinaryOperator
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class UnaryOp(Node):
+    op: UnaryOperator
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Argument(Node):
+    """A call argument; `name` is None for a positional one."""
+
+    name: str | None
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    function: str
+    arguments: tuple[Argument, ...] = ()
+
+
+@dataclass(frozen=True)
+class Index(Node):
+    value: Expr
+    index: Expr
+
+
+@dataclass(frozen=True)
+class Attribute(Node):
+    """`device.max_runs` or `ryd.max_amp`: a property of the device or a channel."""
+
+    value: Expr
+    name: str
+
+
+@dataclass(frozen=True)
+class ListExpr(Node):
+    items: tuple[Expr, ...]
+
+
+Expr: TypeAlias = Number | Name | Quantity | BinaryOp | UnaryOp | Call | Index | Attribute | ListExpr
+
+
+@dataclass(frozen=True)
+class Point(Node):
+    """A 2D or 3D coordinate tuple, `(x, y)` or `(x, y, z)`."""
+
+    coordinates: tuple[Expr, ...]
+
+
+# ---- declarations ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Experiment(Node):
+    name: str
+
+
+@dataclass(frozen=True)
+class Device(Node):
+    """`device AnalogDevice`, `device "my_device.json"` or `device remote "FRESNEL"`."""
+
+    name: str
+    is_file: bool = False
+    remote: bool = False
+
+
+@dataclass(frozen=True)
+class Include(Node):
+    path: str
+
+
+@dataclass(frozen=True)
+class LatticeLayout(Node):
+    """`layout triangular(61, spacing = 5 um)`, `square(...)`, `rectangular(...)`."""
+
+    shape: str
+    arguments: tuple[Argument, ...]
+
+
+@dataclass(frozen=True)
+class TrapsLayout(Node):
+    points: tuple[Point, ...]
+    unit: Unit | None
+    three_d: bool = False
+
+
+@dataclass(frozen=True)
+class FileLayout(Node):
+    path: str
+
+
+@dataclass(frozen=True)
+class CalibratedLayout(Node):
+    name: str
+
+
+@dataclass(frozen=True)
+class TrapEntry(Node):
+    qubit: str
+    trap: int
+
+
+@dataclass(frozen=True)
+class CoordinateEntry(Node):
+    qubit: str
+    point: Point
+    unit: Unit | None
+
+
+@dataclass(frozen=True)
+class RegisterEntries(Node):
+    """`register { q0 = trap 0 ... }` or `register { a = (0, 0) um ... }`."""
+
+    entries: tuple[TrapEntry | CoordinateEntry, ...]
+
+
+@dataclass(frozen=True)
+class RegisterShape(Node):
+    """`register square(3, spacing = 5 um) [auto_layout]`: qubits q0, q1, ..."""
+
+    shape: str
+    arguments: tuple[Argument, ...]
+    auto_layout: bool = False
+
+
+@dataclass(frozen=True)
+class RegisterMappable(Node):
+    qubit_count: int
+
+
+@dataclass(frozen=True)
+class Channel(Node):
+    name: str
+    channel_id: str
+    targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Weight(Node):
+    """A detuning-map weight on a qubit (by name) or on a trap (by number)."""
+
+    target: str | int
+    value: Expr
+
+
+@dataclass(frozen=True)
+class DetuningMap(Node):
+    name: str
+    dmm_id: str
+    weights: tuple[Weight, ...]
+
+
+@dataclass(frozen=True)
+class SlmMask(Node):
+    qubits: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MagneticField(Node):
+    point: Point
+    unit: Unit | None
+
+
+@dataclass(frozen=True)
+class VarDecl(Node):
+    name: str
+    dtype: str
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Let(Node):
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True)
+class WaveformDecl(Node):
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True)
+class PulseDecl(Node):
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Noise(Node):
+    parameters: tuple[Argument, ...]
+
+
+# ---- the sequence ------------------------------------------------------------------
+
+
+class Protocol(enum.Enum):
+    MIN_DELAY = "min-delay"
+    NO_DELAY = "no-delay"
+    WAIT_FOR_ALL = "wait-for-all"
+
+
+class Basis(enum.Enum):
+    GROUND_RYDBERG = "ground-rydberg"
+    DIGITAL = "digital"
+    XY = "XY"
+
+
+@dataclass(frozen=True)
+class Add(Node):
+    pulse: Expr
+    channel: str
+    protocol: Protocol | None = None
+
+
+@dataclass(frozen=True)
+class Target(Node):
+    qubits: tuple[str, ...]
+    channel: str
+
+
+@dataclass(frozen=True)
+class TargetIndex(Node):
+    index: Expr
+    channel: str
+
+
+@dataclass(frozen=True)
+class Delay(Node):
+    duration: Expr
+    channel: str
+    at_rest: bool = False
+
+
+@dataclass(frozen=True)
+class Align(Node):
+    channels: tuple[str, ...]
+    at_rest: bool = False
+
+
+@dataclass(frozen=True)
+class PhaseShift(Node):
+    phase: Expr
+    qubits: tuple[str, ...]
+    basis: Basis | None = None
+
+
+@dataclass(frozen=True)
+class PhaseShiftIndex(Node):
+    phase: Expr
+    indices: tuple[Expr, ...]
+    basis: Basis | None = None
+
+
+@dataclass(frozen=True)
+class Detune(Node):
+    waveform: Expr
+    dmm: str
+    protocol: Protocol | None = None
+
+
+@dataclass(frozen=True)
+class Truncate(Node):
+    duration: Expr
+
+
+@dataclass(frozen=True)
+class Measure(Node):
+    basis: Basis
+
+
+@dataclass(frozen=True)
+class EomPulse(Node):
+    duration: Expr
+    phase: Expr | None = None
+    post_phase_shift: Expr | None = None
+    correct_phase_drift: bool = False
+    protocol: Protocol | None = None
+
+
+@dataclass(frozen=True)
+class EomDelay(Node):
+    duration: Expr
+
+
+@dataclass(frozen=True)
+class EomSetpoint(Node):
+    arguments: tuple[Argument, ...]
+
+
+EomOperation: TypeAlias = EomPulse | EomDelay | EomSetpoint
+
+
+@dataclass(frozen=True)
+class Eom(Node):
+    channel: str
+    arguments: tuple[Argument, ...]
+    operations: tuple[EomOperation, ...]
+
+
+Operation: TypeAlias = (
+    Add | Target | TargetIndex | Delay | Align | PhaseShift | PhaseShiftIndex | Detune | Truncate | Measure | Eom
+)
+
+
+@dataclass(frozen=True)
+class SequenceBlock(Node):
+    operations: tuple[Operation, ...]
+
+
+# ---- runs, sweeps and jobs -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Runs(Node):
+    value: Expr
+
+
+@dataclass(frozen=True)
+class SweepValues(Node):
+    """`name = [..]`, `name = linspace(..)` or any expression giving one or more values."""
+
+    name: str
+    values: Expr
+
+
+@dataclass(frozen=True)
+class SweepRange(Node):
+    """`name = start .. stop step s`: inclusive of `stop` when the steps land on it."""
+
+    name: str
+    start: Expr
+    stop: Expr
+    step: Expr
+
+
+SweepAxis: TypeAlias = SweepValues | SweepRange
+
+
+@dataclass(frozen=True)
+class ZipGroup(Node):
+    axes: tuple[SweepAxis, ...]
+
+
+@dataclass(frozen=True)
+class Sweep(Node):
+    lines: tuple[SweepAxis | ZipGroup, ...]
+
+
+@dataclass(frozen=True)
+class Binding(Node):
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Placement(Node):
+    qubit: str
+    trap: int
+
+
+@dataclass(frozen=True)
+class QubitsBinding(Node):
+    placements: tuple[Placement, ...]
+    name: str = "qubits"
+
+
+@dataclass(frozen=True)
+class Job(Node):
+    bindings: tuple[Binding | QubitsBinding, ...]
+
+
+@dataclass(frozen=True)
+class Jobs(Node):
+    jobs: tuple[Job, ...]
+
+
+Statement: TypeAlias = (
+    Experiment
+    | Device
+    | Include
+    | LatticeLayout
+    | TrapsLayout
+    | FileLayout
+    | CalibratedLayout
+    | RegisterEntries
+    | RegisterShape
+    | RegisterMappable
+    | Channel
+    | DetuningMap
+    | SlmMask
+    | MagneticField
+    | VarDecl
+    | Let
+    | WaveformDecl
+    | PulseDecl
+    | Noise
+    | SequenceBlock
+    | Runs
+    | Sweep
+    | Jobs
+)
+
+
+@dataclass(frozen=True)
+class Spec(Node):
+    """A whole `.qx` file: its statements in the order written."""
+
+    statements: tuple[Statement, ...]

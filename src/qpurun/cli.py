@@ -1,0 +1,174 @@
+"""The `qpurun` command line: errors on stderr, results on stdout.
+
+Pulser is imported inside the commands that need it, never at start-up, so
+`qpurun --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from qpurun.errors import QxError
+
+EXIT_OK = 0
+EXIT_RUN_FAILED = 1
+EXIT_SPEC_ERROR = 2
+EXIT_ENVIRONMENT = 3
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES = """\
+exit codes:
+  0    success
+  1    the run finished, but one or more jobs failed
+  2    a mistake in the spec (or in the command line)
+  3    an environment problem: unreadable file, unknown batch, locked or corrupt store, full disk
+  130  interrupted (Ctrl-C); the batch is stored and `qpurun resume` finishes it
+"""
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _read_spec(path: str) -> tuple[str, str]:
+    """The text of a spec file, or an environment error the CLI reports."""
+    try:
+        return Path(path).read_text(encoding="utf-8"), path
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise EnvironmentProblem(f"cannot read {path}: it is not UTF-8 text") from None
+
+
+class EnvironmentProblem(Exception):
+    """Not the spec's fault: a file, a store or a batch the CLI cannot use."""
+
+
+def compile_spec(path: str, *, validate: bool = True) -> Any:
+    """Compile one spec file for a command; warnings go to stderr."""
+    from qpurun.api import loads
+
+    text, name = _read_spec(path)
+    experiment = loads(text, filename=name, validate=validate)
+    for warning in experiment.warnings:
+        print(warning, file=sys.stderr)
+    return experiment
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    report: list[dict[str, Any]] = []
+    for path in args.specs:
+        try:
+            experiment = compile_spec(path)
+        except QxError as error:
+            status = EXIT_SPEC_ERROR
+            if args.json:
+                report.append({"spec": path, "ok": False, "errors": [_error_json(e) for e in error.errors]})
+            else:
+                print(error, file=sys.stderr)
+            continue
+        if args.json:
+            report.append({"spec": path, "ok": True, "jobs": len(experiment.jobs)})
+        else:
+            device = experiment.device.name
+            print(f"{path}: ok — {len(experiment.jobs)} jobs valid on {device}")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return status
+
+
+def _error_json(error: QxError) -> dict[str, Any]:
+    return {
+        "kind": error.kind,
+        "message": error.message,
+        "line": error.line,
+        "column": error.column,
+        "hint": error.hint,
+    }
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    experiment = compile_spec(args.spec)
+    output = experiment.sequence_json() if args.emit == "sequence" else json.dumps(experiment.job_params, indent=2)
+    if args.output:
+        try:
+            Path(args.output).write_text(output + "\n", encoding="utf-8")
+        except OSError as error:
+            raise EnvironmentProblem(f"cannot write {args.output}: {error.strerror or error}") from None
+    else:
+        print(output)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qpurun",
+        description="Compile, check and run neutral-atom experiment specs (.qx) with Pulser.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    check = commands.add_parser(
+        "check",
+        help="check specs: syntax, names, units, device limits, every job of the sweep",
+        description="Check specs without running them. Every job is built against the device.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("specs", nargs="+", metavar="SPEC", help="a .qx file")
+    check.add_argument("--json", action="store_true", help="print a machine-readable report on stdout")
+    check.set_defaults(handler=cmd_check)
+
+    compile_ = commands.add_parser(
+        "compile",
+        help="print the Pulser sequence (abstract representation) or the job parameters",
+        description="Compile a spec to Pulser's abstract-representation JSON or to its job parameters.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compile_.add_argument("spec", metavar="SPEC", help="a .qx file")
+    compile_.add_argument(
+        "--emit",
+        choices=("sequence", "jobs"),
+        default="sequence",
+        help="sequence: the parametrized sequence's JSON; jobs: [{runs, variables}] (default: sequence)",
+    )
+    compile_.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    compile_.set_defaults(handler=cmd_compile)
+
+    for register in _extra_commands():
+        register(commands)
+    return parser
+
+
+def _extra_commands() -> list[Callable[[Any], None]]:
+    """Commands defined beside their stage (the runner's live in qpurun.run)."""
+    registrations: list[Callable[[Any], None]] = []
+    return registrations
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except QxError as error:
+        print(error, file=sys.stderr)
+        return EXIT_SPEC_ERROR
+    except EnvironmentProblem as problem:
+        print(f"qpurun: {problem}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except KeyboardInterrupt:
+        print("qpurun: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

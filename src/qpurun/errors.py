@@ -1,0 +1,184 @@
+"""Errors and warnings that point at the spec.
+
+Every mistake in a spec surfaces as one of these, never as a Python traceback::
+
+    QxError                 a located problem in a spec: file:line:col, caret, hint
+    ├── QxSyntaxError       the text does not parse
+    ├── QxNameError         an unknown, duplicate or misused name
+    ├── QxUnitError         a unit of the wrong dimension, or a time off the ns grid
+    ├── QxTypeError         a value of the wrong kind (a waveform where a number goes)
+    ├── QxSweepError        a sweep or job list that does not bind the variables
+    ├── QxDeviceError       Pulser refused a statement (device limits, channel rules)
+    └── QxJobError          one job of the sweep does not build on the device
+    QxErrors                several QxErrors found in one pass, reported together
+    QxWarning               a located warning (e.g. Pulser rounding a duration)
+
+`str()` of any of them is the full human report; the CLI prints it as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a spec: 1-based line and column, end exclusive."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True)
+class Source:
+    """The text a span points into, and the name to print for it."""
+
+    name: str
+    text: str
+    _lines: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_lines", tuple(self.text.splitlines()))
+
+    def line(self, number: int) -> str:
+        if 1 <= number <= len(self._lines):
+            return self._lines[number - 1]
+        return ""
+
+
+def render(
+    kind: str,
+    message: str,
+    span: Span | None,
+    source: Source | None,
+    hint: str | None,
+) -> str:
+    """The report for one problem: location, message, source line, caret, hint."""
+    name = source.name if source is not None else "<spec>"
+    if span is None:
+        head = f"{name}: {kind}: {message}"
+        return head + (f"\n  hint: {hint}" if hint else "")
+    lines = [f"{name}:{span.line}:{span.column}: {kind}: {message}"]
+    if source is not None:
+        text = source.line(span.line).expandtabs(1)
+        width = (
+            span.end_column - span.column
+            if span.end_line == span.line and span.end_column > span.column
+            else max(1, len(text.rstrip()) - span.column + 1)
+        )
+        gutter = f"{span.line:>4} | "
+        lines.append(f"{gutter}{text}")
+        lines.append(" " * (len(gutter) + span.column - 1) + "^" * max(1, width))
+    if hint:
+        lines.append(f"  hint: {hint}")
+    return "\n".join(lines)
+
+
+class QxError(Exception):
+    """A problem in a spec, located at the text that caused it."""
+
+    kind = "error"
+
+    def __init__(
+        self,
+        message: str,
+        span: Span | None = None,
+        source: Source | None = None,
+        *,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.source = source
+        self.hint = hint
+
+    def located(self, source: Source) -> QxError:
+        """This error with `source` filled in where it was not known yet."""
+        if self.source is None:
+            self.source = source
+        return self
+
+    @property
+    def line(self) -> int | None:
+        return self.span.line if self.span else None
+
+    @property
+    def column(self) -> int | None:
+        return self.span.column if self.span else None
+
+    @property
+    def errors(self) -> tuple[QxError, ...]:
+        return (self,)
+
+    def __str__(self) -> str:
+        return render(self.kind, self.message, self.span, self.source, self.hint)
+
+
+class QxSyntaxError(QxError):
+    kind = "syntax error"
+
+
+class QxNameError(QxError):
+    kind = "name error"
+
+
+class QxUnitError(QxError):
+    kind = "unit error"
+
+
+class QxTypeError(QxError):
+    kind = "type error"
+
+
+class QxSweepError(QxError):
+    kind = "sweep error"
+
+
+class QxDeviceError(QxError):
+    kind = "device error"
+
+
+class QxJobError(QxError):
+    kind = "job error"
+
+
+class QxErrors(QxError):
+    """Several errors found in one pass; `str()` reports all of them in order."""
+
+    def __init__(self, errors: Sequence[QxError]) -> None:
+        first = errors[0]
+        super().__init__(first.message, first.span, first.source, hint=first.hint)
+        self._errors = tuple(errors)
+
+    @property
+    def errors(self) -> tuple[QxError, ...]:
+        return self._errors
+
+    def __str__(self) -> str:
+        return "\n\n".join(str(e) for e in self._errors)
+
+
+def raise_all(errors: Iterable[QxError]) -> None:
+    """Raise the collected errors: the single one as itself, several together."""
+    found = list(errors)
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        raise QxErrors(found)
+
+
+@dataclass(frozen=True)
+class QxWarning:
+    """A located warning, kept on the Experiment and printed by the CLI."""
+
+    message: str
+    span: Span | None
+    source: Source | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        return render("warning", self.message, self.span, self.source, self.hint)

@@ -1,0 +1,227 @@
+"""Sweeps and job lists become the job parameters Pulser's backends take.
+
+Lines of a `sweep` combine as a Cartesian product in the order written, the
+last varying fastest; a `zip` group is one axis; `sweep` and `jobs` blocks
+concatenate in order. Each job must bind every declared variable exactly once,
+with a value of the declared type.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from qpurun import ast
+from qpurun.checker import Checked
+from qpurun.errors import QxError, QxSweepError, QxTypeError, Span, raise_all
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job: what Pulser gets, and the line it came from for error messages."""
+
+    index: int
+    runs: int
+    variables: dict[str, Any]
+    span: Span | None
+    runs_span: Span | None
+
+    def params(self, *, with_variables: bool) -> dict[str, Any]:
+        if with_variables:
+            return {"runs": self.runs, "variables": self.variables}
+        return {"runs": self.runs}
+
+    def describe(self) -> str:
+        """`job 3 (t = 400, omega = 6.28)`: how an error names a job."""
+        values = ", ".join(f"{k} = {_short(v)}" for k, v in self.variables.items())
+        return f"job {self.index}" + (f" ({values})" if values else "")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+Constant = Callable[[ast.Expr], Any]
+_Axis = tuple[tuple[str, ...], list[tuple[Any, ...]], Span | None]
+
+
+def _values(name: str, value: Any, checked: Checked, span: Span | None) -> list[Any]:
+    """The list of values one sweep line gives one variable."""
+    declaration = checked.variables.get(name)
+    array = np.asarray(value, dtype=object if isinstance(value, list) else None)
+    if declaration is not None and declaration.size is not None:
+        # An array variable: one list is one value; a list of lists sweeps.
+        if array.ndim == 1:
+            return [list(array)]
+        if array.ndim == 2:
+            return [list(row) for row in array]
+        raise QxSweepError(
+            f"`{name}` is an array of {declaration.size}; give a list, or a list of lists to sweep", span
+        )
+    if array.ndim == 0:
+        return [array.item()]
+    if array.ndim == 1:
+        return list(array.tolist())
+    raise QxSweepError(f"`{name}` takes single numbers; this is a nested list", span)
+
+
+def _range(axis: ast.SweepRange, constant: Constant) -> list[Any]:
+    start, stop, step = (constant(e) for e in (axis.start, axis.stop, axis.step))
+    for part, value in (("start", start), ("stop", stop), ("step", step)):
+        if not isinstance(value, int | float | np.integer | np.floating):
+            raise QxSweepError(f"the range {part} must be a single number", axis.span)
+    if step == 0:
+        raise QxSweepError("the range step is zero", axis.step.span, hint="use a non-zero step")
+    count = math.floor((stop - start) / step + 1e-9) + 1
+    if count < 1:
+        raise QxSweepError(
+            f"the range {start:g} .. {stop:g} step {step:g} is empty",
+            axis.span,
+            hint="the step goes away from the stop value" if (stop - start) * step < 0 else None,
+        )
+    integral = all(isinstance(v, int | np.integer) for v in (start, step))
+    return [start + i * step if integral else float(start + i * step) for i in range(count)]
+
+
+def _axis(axis: ast.SweepAxis, checked: Checked, constant: Constant) -> tuple[str, list[Any]]:
+    if isinstance(axis, ast.SweepRange):
+        return axis.name, _range(axis, constant)
+    values = _values(axis.name, constant(axis.values), checked, axis.span)
+    if not values:
+        raise QxSweepError(f"`{axis.name}` is given no values", axis.span)
+    return axis.name, values
+
+
+def _sweep(
+    block: ast.Sweep, checked: Checked, constant: Constant, default_runs: tuple[Any, Span | None]
+) -> list[tuple[dict[str, Any], Any, Span | None, Span | None]]:
+    axes: list[_Axis] = []
+    runs, runs_span = default_runs
+    for line in block.lines:
+        if isinstance(line, ast.SweepValues) and line.name == "runs":
+            runs, runs_span = constant(line.values), line.span
+            continue
+        if isinstance(line, ast.ZipGroup):
+            named = [_axis(a, checked, constant) for a in line.axes]
+            lengths = {name: len(values) for name, values in named}
+            if len(set(lengths.values())) > 1:
+                listed = ", ".join(f"`{n}` has {k}" for n, k in lengths.items())
+                raise QxSweepError(
+                    f"the values of a `zip` group must be equally many: {listed}",
+                    line.span,
+                    hint="zip pairs the i-th values; use separate sweep lines for a product",
+                )
+            axes.append((tuple(n for n, _ in named), list(zip(*(v for _, v in named), strict=True)), line.span))
+        else:
+            name, values = _axis(line, checked, constant)
+            axes.append(((name,), [(v,) for v in values], line.span))
+    jobs = []
+    for combination in itertools.product(*(values for _, values, _ in axes)):
+        variables: dict[str, Any] = {}
+        for (names, _, _), chosen in zip(axes, combination, strict=True):
+            variables.update(zip(names, chosen, strict=True))
+        jobs.append((variables, runs, block.span, runs_span))
+    return jobs
+
+
+def _explicit(
+    block: ast.Jobs, constant: Constant, default_runs: tuple[Any, Span | None]
+) -> list[tuple[dict[str, Any], Any, Span | None, Span | None]]:
+    jobs = []
+    for job in block.jobs:
+        runs, runs_span = default_runs
+        variables: dict[str, Any] = {}
+        for binding in job.bindings:
+            if binding.name == "runs" and isinstance(binding, ast.Binding):
+                runs, runs_span = constant(binding.value), binding.span
+            elif isinstance(binding, ast.Binding):
+                value = constant(binding.value)
+                variables[binding.name] = value.tolist() if isinstance(value, np.ndarray) else value
+            else:
+                variables[binding.name] = {p.qubit: p.trap for p in binding.placements}
+        jobs.append((variables, runs, job.span, runs_span))
+    return jobs
+
+
+def _typed(name: str, value: Any, checked: Checked, job: str, span: Span | None) -> Any:
+    """The value as Pulser's variable wants it: int or float, scalar or list."""
+    declaration = checked.variables[name]
+    dtype = int if declaration.dtype == "int" else float
+
+    def one(x: Any) -> Any:
+        if isinstance(x, np.generic):
+            x = x.item()
+        if not isinstance(x, int | float) or isinstance(x, bool):
+            raise QxTypeError(f"{job}: `{name}` must be a number, not {x!r}", span)
+        if dtype is int:
+            if isinstance(x, float) and not x.is_integer():
+                raise QxTypeError(
+                    f"{job}: `{name}` is declared `int` but is given {x:g}",
+                    span,
+                    hint=f"declare `var {name}: float`, or give whole numbers",
+                )
+            return int(x)
+        return float(x)
+
+    if declaration.size is None:
+        if isinstance(value, list | np.ndarray):
+            raise QxTypeError(f"{job}: `{name}` takes one number, not a list", span)
+        return one(value)
+    items = list(value) if isinstance(value, list | np.ndarray) else [value]
+    if len(items) != declaration.size:
+        raise QxTypeError(f"{job}: `{name}` holds {declaration.size} values, but is given {len(items)}", span)
+    return [one(x) for x in items]
+
+
+def expand(checked: Checked, constant: Constant) -> list[Job]:
+    """Every job of the spec, in order, with typed values; all problems at once."""
+    default: tuple[Any, Span | None] = (None, None)
+    if checked.runs is not None:
+        default = (constant(checked.runs.value), checked.runs.span)
+    raw: list[tuple[dict[str, Any], Any, Span | None, Span | None]] = []
+    errors: list[QxError] = []
+    for block in checked.sweeps:
+        try:
+            if isinstance(block, ast.Sweep):
+                raw.extend(_sweep(block, checked, constant, default))
+            else:
+                raw.extend(_explicit(block, constant, default))
+        except QxError as error:
+            errors.append(error)
+    raise_all(errors)
+    if not checked.sweeps:
+        raw.append(({}, default[0], checked.runs.span if checked.runs else None, default[1]))
+    jobs: list[Job] = []
+    for index, (variables, runs, span, runs_span) in enumerate(raw):
+        label = f"job {index}"
+        try:
+            missing = [name for name in checked.variables if name not in variables]
+            if missing:
+                raise QxSweepError(
+                    f"{label} does not bind " + ", ".join(f"`{m}`" for m in missing),
+                    span,
+                    hint="every job binds every declared variable exactly once",
+                )
+            if runs is None:
+                raise QxSweepError(f"{label} has no number of runs", span, hint="add e.g. `runs 500`")
+            if isinstance(runs, float) and runs.is_integer():
+                runs = int(runs)
+            if not isinstance(runs, int | np.integer) or runs < 1:
+                raise QxTypeError(f"{label}: runs must be a whole number of at least 1, not {runs}", runs_span or span)
+            typed = {name: _typed(name, variables[name], checked, label, span) for name in checked.variables}
+            jobs.append(Job(index, int(runs), typed, span, runs_span))
+        except QxError as error:
+            errors.append(error)
+            if len(errors) >= 20:
+                break
+    raise_all(errors)
+    return jobs

@@ -1,0 +1,570 @@
+"""Lowering: a checked spec becomes the `pulser.Sequence` a careful user would write.
+
+This is the only module that builds Pulser objects. Each statement is lowered
+inside `_at(node)`: an exception Pulser raises there becomes a `QxDeviceError`
+at that statement, in Pulser's own words, and a warning Pulser issues becomes
+a located `QxWarning`. Pulser does the validating; we only say where.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import math
+import operator
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pulser
+import pulser.devices
+from pulser.devices._device_datacls import BaseDevice
+from pulser.parametrized import Parametrized
+from pulser.register import RegisterLayout
+from pulser.register.special_layouts import (
+    RectangularLatticeLayout,
+    SquareLatticeLayout,
+    TriangularLatticeLayout,
+)
+from pulser.waveforms import (
+    BlackmanWaveform,
+    CompositeWaveform,
+    ConstantWaveform,
+    CustomWaveform,
+    InterpolatedWaveform,
+    KaiserWaveform,
+    RampWaveform,
+)
+
+from qpurun import ast
+from qpurun.checker import Checked
+from qpurun.errors import QxDeviceError, QxError, QxNameError, QxTypeError, QxUnitError, QxWarning, Span
+from qpurun.functions import EOM, SETPOINT, SIGNATURES, Signature, bind
+from qpurun.units import UNIT_DIMENSION, UNIT_SCALE, Dimension
+
+Protocols = Literal["min-delay", "no-delay", "wait-for-all"]
+
+# Exceptions Pulser raises for a request it refuses. Anything else is a bug of ours.
+PULSER_REFUSALS = (ValueError, TypeError, NotImplementedError, RuntimeError, KeyError, IndexError, ZeroDivisionError)
+
+_BINARY: dict[ast.BinaryOperator, Callable[[Any, Any], Any]] = {
+    ast.BinaryOperator.ADD: operator.add,
+    ast.BinaryOperator.SUB: operator.sub,
+    ast.BinaryOperator.MUL: operator.mul,
+    ast.BinaryOperator.DIV: operator.truediv,
+    ast.BinaryOperator.MOD: operator.mod,
+    ast.BinaryOperator.POW: operator.pow,
+}
+
+# numpy ufuncs dispatch to Pulser's parametrized objects (`__array_ufunc__`),
+# so one table serves numbers and variables alike.
+_MATH: dict[str, Callable[[Any], Any]] = {
+    "abs": abs,
+    "floor": np.floor,
+    "ceil": np.ceil,
+    "sqrt": np.sqrt,
+    "exp": np.exp,
+    "log": np.log,
+    "log2": np.log2,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "tanh": np.tanh,
+}
+
+_HINTS = (
+    ("max_amp", "lower the amplitude, or read the limit with `<channel>.max_amp`"),
+    ("amplitude", "lower the amplitude, or read the limit with `<channel>.max_amp`"),
+    ("detuning", "keep |detuning| within `<channel>.max_abs_detuning`"),
+    ("distance", "space the atoms further apart than `device.min_atom_distance`"),
+    ("basis", "this device's channels do not address that basis"),
+    ("layout", "this device needs a register defined on a layout (see `layout`)"),
+    ("duration", "durations are whole ns within the channel's min/max duration"),
+    ("runs", "lower `runs` or pass --split-runs"),
+    ("not defined", "check the qubit ids of the register"),
+)
+
+
+def hint_for(message: str) -> str:
+    lowered = message.lower()
+    for needle, hint in _HINTS:
+        if needle in lowered:
+            return hint
+    return "Pulser refused this statement; the message above is Pulser's own"
+
+
+@dataclass
+class Lowered:
+    sequence: pulser.Sequence[Any]
+    device: BaseDevice
+    register: Any
+    warnings: list[QxWarning] = field(default_factory=list)
+
+
+class Lowerer:
+    """Turns a Checked spec into Pulser objects.
+
+    `bindings` pins variables to values: with none, the sequence is
+    parametrized; with every variable bound, the result is the built sequence of
+    one job, and a failure names the exact statement.
+    """
+
+    def __init__(self, checked: Checked, *, bindings: Mapping[str, Any] | None = None) -> None:
+        self.checked = checked
+        self.source = checked.source
+        self.bindings = bindings
+        self.values: dict[str, Any] = {}
+        self.variables: dict[str, Any] = {}
+        self.warnings: list[QxWarning] = []
+        self.device: BaseDevice = self.load_device(checked.device)
+        self.layout: RegisterLayout | None = None
+        self.sequence: pulser.Sequence[Any] | None = None
+
+    # ---- located Pulser calls
+
+    @contextlib.contextmanager
+    def at(self, node: ast.Node) -> Iterator[None]:
+        """Run Pulser calls for `node`; its refusals and warnings point at `node`."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            except QxError as error:
+                raise error.located(self.source) from None
+            except PULSER_REFUSALS as error:
+                message = str(error).strip().strip("'\"") or type(error).__name__
+                raise QxDeviceError(message, node.span, self.source, hint=hint_for(message)) from None
+        for warning in caught:
+            if issubclass(warning.category, DeprecationWarning | PendingDeprecationWarning):
+                continue
+            self.warnings.append(QxWarning(str(warning.message), node.span, self.source))
+
+    # ---- the pieces, top to bottom
+
+    def load_device(self, statement: ast.Device) -> BaseDevice:
+        if statement.remote:
+            raise QxNameError(
+                "`device remote` needs a connection and is not supported yet",
+                statement.span,
+                self.source,
+                hint="name a pulser.devices device or a device JSON file",
+            )
+        if statement.is_file:
+            path = Path(self.source.name).parent / statement.name
+            with self.at(statement):
+                try:
+                    text = path.read_text()
+                except OSError as error:
+                    raise QxNameError(
+                        f"cannot read device file `{statement.name}`: {error.strerror}", statement.span
+                    ) from None
+                from pulser.json.abstract_repr.deserializer import deserialize_device
+
+                return deserialize_device(text)
+        names = [n for n in dir(pulser.devices) if isinstance(getattr(pulser.devices, n), BaseDevice)]
+        if statement.name not in names:
+            close = difflib.get_close_matches(statement.name, names, n=1)
+            raise QxNameError(
+                f"unknown device `{statement.name}`",
+                statement.span,
+                self.source,
+                hint=f"did you mean `{close[0]}`?" if close else "devices: " + ", ".join(sorted(names)),
+            )
+        device: BaseDevice = getattr(pulser.devices, statement.name)
+        return device
+
+    def lower(self) -> Lowered:
+        checked = self.checked
+        if checked.layout is not None:
+            with self.at(checked.layout):
+                self.layout = self.lower_layout(checked.layout)
+        with self.at(checked.register):
+            register = self.lower_register(checked.register)
+        with self.at(checked.register):
+            self.sequence = seq = pulser.Sequence(register, self.device)
+        for statement in checked.setup:
+            with self.at(statement):
+                self.lower_setup(seq, register, statement)
+        for declaration in checked.variables.values():
+            with self.at(declaration):
+                self.declare_variable(seq, declaration)
+        for operation in checked.sequence.operations:
+            with self.at(operation):
+                self.lower_operation(seq, operation)
+        for name, value_declaration in checked.values.items():  # report errors in unused values too
+            with self.at(value_declaration):
+                self.value_of(name, value_declaration.span)
+        return Lowered(seq, self.device, register, self.warnings)
+
+    def lower_layout(self, layout: ast.Statement) -> RegisterLayout:
+        if isinstance(layout, ast.LatticeLayout):
+            arguments = self.arguments(layout.arguments)
+            positional = arguments.pop(None, [])
+            if layout.shape == "triangular":
+                return TriangularLatticeLayout(*positional, **arguments)
+            if layout.shape == "square":
+                return SquareLatticeLayout(*positional, **arguments)
+            # rectangular(rows, cols, row_spacing, col_spacing): rows first, as said aloud.
+            names = ["rows", "columns", "row_spacing", "col_spacing"]
+            named = dict(zip(names, positional, strict=False)) | {_RECT.get(k, k): v for k, v in arguments.items()}
+            return RectangularLatticeLayout(**named)
+        if isinstance(layout, ast.TrapsLayout):
+            return RegisterLayout([self.point(p, layout.unit) for p in layout.points])
+        if isinstance(layout, ast.FileLayout):
+            path = Path(self.source.name).parent / layout.path
+            try:
+                return RegisterLayout.from_abstract_repr(path.read_text())
+            except OSError as error:
+                raise QxNameError(f"cannot read layout file `{layout.path}`: {error.strerror}", layout.span) from None
+        assert isinstance(layout, ast.CalibratedLayout)
+        known = {str(c): c for c in getattr(self.device, "pre_calibrated_layouts", ())}
+        known |= {getattr(c, "slug", None) or str(c): c for c in known.values()}
+        if layout.name not in known:
+            raise QxNameError(
+                f"the device has no calibrated layout `{layout.name}`",
+                layout.span,
+                hint="calibrated layouts: " + (", ".join(sorted(known)) or "none"),
+            )
+        result: RegisterLayout = known[layout.name]
+        return result
+
+    def lower_register(self, register: ast.Statement) -> Any:
+        if isinstance(register, ast.RegisterEntries):
+            entries = register.entries
+            if entries and isinstance(entries[0], ast.TrapEntry):
+                assert self.layout is not None
+                traps = [e.trap for e in entries if isinstance(e, ast.TrapEntry)]
+                return self.layout.define_register(*traps, qubit_ids=[e.qubit for e in entries])
+            return pulser.Register(
+                {e.qubit: self.point(e.point, e.unit) for e in entries if isinstance(e, ast.CoordinateEntry)}
+            )
+        assert isinstance(register, ast.RegisterShape)
+        arguments = self.arguments(register.arguments)
+        positional = arguments.pop(None, [])
+        factories: dict[str, Callable[..., Any]] = {
+            "square": pulser.Register.square,
+            "rectangle": pulser.Register.rectangle,
+            "triangular": pulser.Register.triangular_lattice,
+            "hexagon": pulser.Register.hexagon,
+            "max_connectivity": lambda *a, **k: pulser.Register.max_connectivity(a[0], self.device, *a[1:], **k),
+        }
+        factory = factories[register.shape]
+        result = factory(*positional, prefix="q", **arguments)
+        if register.auto_layout:
+            result = result.with_automatic_layout(self.device)
+        return result
+
+    def lower_setup(self, seq: pulser.Sequence[Any], register: Any, statement: ast.Statement) -> None:
+        if isinstance(statement, ast.Channel):
+            target: Any = None
+            if statement.targets:
+                target = statement.targets[0] if len(statement.targets) == 1 else list(statement.targets)
+            seq.declare_channel(statement.name, statement.channel_id, initial_target=target)
+        elif isinstance(statement, ast.DetuningMap):
+            weights: dict[Any, float] = {w.target: self.constant(w.value) for w in statement.weights}
+            if all(isinstance(k, int) for k in weights):
+                if self.layout is None:
+                    raise QxNameError("weights on traps need a layout", statement.span)
+                detuning_map = self.layout.define_detuning_map(weights)
+            else:
+                detuning_map = register.define_detuning_map(weights)
+            seq.config_detuning_map(detuning_map, statement.dmm_id)
+        elif isinstance(statement, ast.SlmMask):
+            seq.config_slm_mask(list(statement.qubits))
+        elif isinstance(statement, ast.MagneticField):
+            seq.set_magnetic_field(*self.point(statement.point, statement.unit))
+
+    def declare_variable(self, seq: pulser.Sequence[Any], declaration: ast.VarDecl) -> None:
+        dtype = int if declaration.dtype == "int" else float
+        if self.bindings is not None:
+            self.variables[declaration.name] = self.bindings[declaration.name]
+            return
+        if declaration.size is None:
+            self.variables[declaration.name] = seq.declare_variable(declaration.name, dtype=dtype)
+        else:
+            self.variables[declaration.name] = seq.declare_variable(
+                declaration.name, size=declaration.size, dtype=dtype
+            )
+
+    def lower_operation(self, seq: pulser.Sequence[Any], op: ast.Operation) -> None:
+        if isinstance(op, ast.Add):
+            seq.add(self.value(op.pulse), op.channel, protocol=_protocol(op.protocol, "min-delay"))
+        elif isinstance(op, ast.Target):
+            seq.target(op.qubits[0] if len(op.qubits) == 1 else list(op.qubits), op.channel)
+        elif isinstance(op, ast.TargetIndex):
+            seq.target_index(self.value(op.index), op.channel)
+        elif isinstance(op, ast.Delay):
+            seq.delay(self.value(op.duration), op.channel, at_rest=op.at_rest)
+        elif isinstance(op, ast.Align):
+            # Pulser's align waits `at_rest` by default; the keyword only states it.
+            seq.align(*op.channels)
+        elif isinstance(op, ast.PhaseShift):
+            basis = {"basis": op.basis.value} if op.basis else {}
+            seq.phase_shift(self.value(op.phase), *op.qubits, **basis)
+        elif isinstance(op, ast.PhaseShiftIndex):
+            basis = {"basis": op.basis.value} if op.basis else {}
+            seq.phase_shift_index(self.value(op.phase), *(self.value(i) for i in op.indices), **basis)
+        elif isinstance(op, ast.Detune):
+            seq.add_dmm_detuning(
+                self.value(op.waveform), self.checked.dmms[op.dmm], protocol=_protocol(op.protocol, "no-delay")
+            )
+        elif isinstance(op, ast.Truncate):
+            seq.truncate(self.value(op.duration))
+        elif isinstance(op, ast.Measure):
+            seq.measure(op.basis.value)
+        elif isinstance(op, ast.Eom):
+            self.lower_eom(seq, op)
+
+    def lower_eom(self, seq: pulser.Sequence[Any], op: ast.Eom) -> None:
+        setpoint = self.bound_values(EOM, op.arguments)
+        drift = bool(setpoint.pop("correct_phase_drift", False))
+        seq.enable_eom_mode(
+            op.channel,
+            setpoint["amplitude"],
+            setpoint["detuning_on"],
+            setpoint.get("optimal_detuning_off", 0.0),
+            correct_phase_drift=drift,
+        )
+        for inner in op.operations:
+            with self.at(inner):
+                if isinstance(inner, ast.EomPulse):
+                    seq.add_eom_pulse(
+                        op.channel,
+                        self.value(inner.duration),
+                        self.value(inner.phase) if inner.phase is not None else 0.0,
+                        self.value(inner.post_phase_shift) if inner.post_phase_shift is not None else 0.0,
+                        protocol=_protocol(inner.protocol, "min-delay"),
+                        correct_phase_drift=inner.correct_phase_drift,
+                    )
+                elif isinstance(inner, ast.EomDelay):
+                    seq.delay(self.value(inner.duration), op.channel)
+                else:
+                    new = self.bound_values(SETPOINT, inner.arguments)
+                    seq.modify_eom_setpoint(
+                        op.channel, new["amplitude"], new["detuning_on"], new.get("optimal_detuning_off", 0.0)
+                    )
+        seq.disable_eom_mode(op.channel, correct_phase_drift=drift)
+
+    # ---- values
+
+    def point(self, point: ast.Point, unit: ast.Unit | None) -> tuple[float, ...]:
+        scale = UNIT_SCALE[unit] if unit is not None else 1
+        return tuple(float(self.constant(c)) * scale for c in point.coordinates)
+
+    def arguments(self, arguments: tuple[ast.Argument, ...]) -> dict[Any, Any]:
+        """Call arguments as {None: [positional...], name: value}, evaluated."""
+        result: dict[Any, Any] = {}
+        for argument in arguments:
+            if argument.name is None:
+                result.setdefault(None, []).append(self.constant(argument.value))
+            else:
+                result[argument.name] = self.constant(argument.value)
+        return result
+
+    def bound_values(self, signature: Signature, arguments: tuple[ast.Argument, ...]) -> dict[str, Any]:
+        return {name: self.value(expr) for name, expr in bind(signature, arguments).items()}  # type: ignore[arg-type]
+
+    def constant(self, expr: ast.Expr) -> Any:
+        """A value that may not depend on a variable (coordinates, weights, sweeps)."""
+        value = self.value(expr)
+        if isinstance(value, Parametrized) or (
+            isinstance(value, list) and any(isinstance(v, Parametrized) for v in value)
+        ):
+            raise QxTypeError("this value cannot depend on a variable", expr.span, hint="use a number here")
+        return value
+
+    def value_of(self, name: str, span: Span | None) -> Any:
+        if name not in self.values:
+            declaration = self.checked.values[name]
+            self.values[name] = self.value(declaration.value)
+        return self.values[name]
+
+    def value(self, expr: ast.Expr) -> Any:
+        if isinstance(expr, ast.Number):
+            return expr.value
+        if isinstance(expr, ast.Name):
+            if expr.id == "pi":
+                return math.pi
+            if expr.id in self.checked.variables:
+                if expr.id not in self.variables:
+                    raise QxTypeError(
+                        f"`{expr.id}` is a variable; it has no value here",
+                        expr.span,
+                        hint="sweep and job values are numbers, not expressions of variables",
+                    )
+                return self.variables[expr.id]
+            return self.value_of(expr.id, expr.span)
+        if isinstance(expr, ast.Quantity):
+            return self.quantity(expr)
+        if isinstance(expr, ast.BinaryOp):
+            left, right = self.value(expr.left), self.value(expr.right)
+            if isinstance(left, list) or isinstance(right, list):
+                left, right = _array(left), _array(right)
+            try:
+                return _BINARY[expr.op](left, right)
+            except ZeroDivisionError:
+                raise QxTypeError("division by zero", expr.span) from None
+        if isinstance(expr, ast.UnaryOp):
+            operand = self.value(expr.operand)
+            operand = _array(operand) if isinstance(operand, list) else operand
+            return -operand if expr.op is ast.UnaryOperator.NEG else operand
+        if isinstance(expr, ast.Index):
+            container = self.value(expr.value)
+            index = self.value(expr.index)
+            if not isinstance(container, Parametrized):
+                if isinstance(index, float) and index.is_integer():
+                    index = int(index)
+                if not isinstance(index, int | np.integer) or not -len(container) <= index < len(container):
+                    raise QxTypeError(f"index {index} is outside a list of {len(container)}", expr.index.span)
+            return container[index]
+        if isinstance(expr, ast.Attribute):
+            return self.attribute(expr)
+        if isinstance(expr, ast.ListExpr):
+            items = [self.value(item) for item in expr.items]
+            if all(isinstance(i, int | float | np.integer | np.floating) for i in items):
+                return np.asarray(items, dtype=float if any(isinstance(i, float | np.floating) for i in items) else int)
+            return items
+        assert isinstance(expr, ast.Call)
+        return self.call(expr)
+
+    def quantity(self, expr: ast.Quantity) -> Any:
+        value = self.value(expr.value)
+        scale = UNIT_SCALE[expr.unit]
+        if isinstance(value, list):
+            value = _array(value)
+        scaled = value * scale
+        if UNIT_DIMENSION[expr.unit] is Dimension.TIME and not isinstance(scaled, Parametrized):
+            return whole_ns(scaled, expr.span)
+        return scaled
+
+    def attribute(self, expr: ast.Attribute) -> Any:
+        owner = expr.value
+        assert isinstance(owner, ast.Name)
+        if owner.id == "device":
+            return getattr(self.device, expr.name)
+        channel_id = self.checked.channels[owner.id].channel_id
+        channels = self.device.channels
+        if channel_id not in channels:
+            raise QxNameError(f"the device has no channel `{channel_id}`", owner.span)
+        value = getattr(channels[channel_id], expr.name)
+        if value is None:
+            raise QxNameError(
+                f"channel `{owner.id}` sets no `{expr.name}`", expr.span, hint="this limit is unbounded on this device"
+            )
+        return value
+
+    def call(self, expr: ast.Call) -> Any:
+        name = expr.function
+        bound = bind(SIGNATURES[name], expr.arguments)
+        args = {k: [self.value(x) for x in v] if isinstance(v, list) else self.value(v) for k, v in bound.items()}
+        if name in _MATH:
+            return _MATH[name](_array(args["x"]) if isinstance(args["x"], list) else args["x"])
+        if name == "linspace":
+            count: Any = args["num"]
+            if not float(count).is_integer() or count < 1:
+                raise QxTypeError("`linspace` needs a whole number of points (at least 1)", expr.span)
+            return np.linspace(args["start"], args["stop"], int(count))
+        if name == "pulse":
+            return self.pulse(args)
+        with self.at(expr):
+            return self.waveform(name, args)
+
+    def waveform(self, name: str, args: dict[str, Any]) -> Any:
+        if name == "constant":
+            return ConstantWaveform(args["duration"], args["value"])
+        if name == "ramp":
+            return RampWaveform(args["duration"], args["start"], args["stop"])
+        if name == "blackman":
+            if "max" in args:
+                return BlackmanWaveform.from_max_val(args["max"], args["area"])
+            return BlackmanWaveform(args["duration"], args["area"])
+        if name == "kaiser":
+            beta = {"beta": args["beta"]} if "beta" in args else {}
+            if "max" in args:
+                return KaiserWaveform.from_max_val(args["max"], args["area"], **beta)
+            return KaiserWaveform(args["duration"], args["area"], **beta)
+        if name == "interpolated":
+            times = {"times": args["times"]} if "times" in args else {}
+            return InterpolatedWaveform(args["duration"], args["values"], **times)
+        if name == "composite":
+            return CompositeWaveform(*args["waveforms"])
+        assert name == "custom"
+        return CustomWaveform(args["samples"])
+
+    def pulse(self, args: dict[str, Any]) -> Any:
+        phase = args.get("phase", 0)
+        shift = args.get("post_phase_shift", 0)
+        amplitude = args.get("amplitude", 0)
+        detuning = args.get("detuning", 0)
+        if "duration" in args:
+            return pulser.Pulse.ConstantPulse(args["duration"], amplitude, detuning, phase, shift)
+        amplitude_is_waveform = _is_waveform(amplitude)
+        detuning_is_waveform = _is_waveform(detuning)
+        if amplitude_is_waveform and detuning_is_waveform:
+            return pulser.Pulse(amplitude, detuning, phase, shift)
+        if amplitude_is_waveform:
+            return pulser.Pulse.ConstantDetuning(amplitude, detuning, phase, shift)
+        return pulser.Pulse.ConstantAmplitude(amplitude, detuning, phase, shift)
+
+
+def _protocol(protocol: ast.Protocol | None, default: Protocols) -> Protocols:
+    if protocol is None:
+        return default
+    value: Protocols = protocol.value
+    return value
+
+
+_RECT = {"rows": "rows", "cols": "columns", "columns": "columns"}
+
+
+def _is_waveform(value: Any) -> bool:
+    from pulser.waveforms import Waveform
+
+    if isinstance(value, Waveform):
+        return True
+    if isinstance(value, Parametrized):
+        # A parametrized waveform is a ParamObj whose class is a Waveform.
+        cls = getattr(value, "cls", None)
+        return (isinstance(cls, type) and issubclass(cls, Waveform)) or (
+            callable(getattr(value, "cls", None)) and "Waveform" in str(getattr(value, "cls", ""))
+        )
+    return False
+
+
+def _array(value: Any) -> Any:
+    if isinstance(value, list):
+        try:
+            return np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            return value
+    return value
+
+
+def whole_ns(value: Any, span: Span | None) -> Any:
+    """A time in ns as Pulser wants it: an int, or an error if it is not whole."""
+    array = np.asarray(value, dtype=float)
+    rounded = np.round(array)
+    if np.any(np.abs(array - rounded) > 1e-6 * np.maximum(1, np.abs(array))):
+        bad = array[np.abs(array - rounded) > 1e-6 * np.maximum(1, np.abs(array))].flat[0]
+        raise QxUnitError(
+            f"{bad:g} ns is not a whole number of ns",
+            span,
+            hint="Pulser durations are integers in ns",
+        )
+    if array.ndim == 0:
+        return int(rounded)
+    return rounded.astype(int)
+
+
+def lower(checked: Checked, *, bindings: Mapping[str, Any] | None = None) -> Lowered:
+    """Build the Pulser sequence of a checked spec (parametrized unless `bindings`)."""
+    return Lowerer(checked, bindings=bindings).lower()
+
+
+def to_json(sequence: pulser.Sequence[Any]) -> str:
+    """The sequence's abstract representation, with keys sorted: byte-stable output."""
+    return json.dumps(json.loads(sequence.to_abstract_repr()), sort_keys=True, indent=2)

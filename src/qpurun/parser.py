@@ -1,0 +1,231 @@
+"""Text to syntax tree: lark does the parsing, this module does the talking.
+
+Lark's own messages name terminals (`Expected one of: RBRACE, _NL`); a
+physicist needs "expected a unit such as `ns` or `rad/us`" and "the `sweep {`
+opened on line 20 was never closed". Everything lark raises is translated here,
+where parsing ends, into a located `QxSyntaxError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from qpurun import ast
+from qpurun.errors import QxError, QxSyntaxError, Source, Span
+
+_OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB"}
+
+
+class _Newlines:
+    """Make newlines regular before the parser sees them (see qx.lark's header)."""
+
+    # The contextual lexer must find these in every parser state: newlines are
+    # dropped inside brackets, and a newline is inserted before every `}`.
+    always_accept = ("_NL", "RBRACE")
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth = 0
+        previous: Token | None = None
+        for token in stream:
+            kind = token.type
+            if kind == "_NL":
+                if depth > 0 or previous is None or previous.type in ("_NL", "LBRACE", "COMMA"):
+                    continue
+            elif kind in _OPENERS:
+                depth += 1
+            elif kind in ("RPAR", "RSQB"):
+                depth = max(0, depth - 1)
+            elif kind == "RBRACE" and previous is not None and previous.type not in ("_NL", "LBRACE"):
+                yield Token.new_borrow_pos("_NL", "\n", token)
+            yield token
+            previous = token
+        if previous is not None and previous.type != "_NL":
+            yield Token.new_borrow_pos("_NL", "\n", previous)
+
+
+@functools.cache
+def _lark() -> Lark:
+    return Lark.open(
+        "grammar/qx.lark",
+        rel_to=__file__,
+        parser="lalr",
+        lexer="contextual",
+        postlex=_Newlines(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def parse_tree(text: str, *, filename: str = "<spec>") -> Tree[Token]:
+    """The lark tree of `text`, or a QxSyntaxError that says what is wrong."""
+    source = Source(filename, text)
+    try:
+        return _lark().parse(text)
+    except UnexpectedInput as error:
+        raise _translate(error, source) from None
+
+
+def parse(text: str, *, filename: str = "<spec>") -> ast.Spec:
+    """Parse `.qx` text into a syntax tree."""
+    from qpurun.transformer import to_ast
+
+    tree = parse_tree(text, filename=filename)
+    try:
+        return to_ast(tree)
+    except VisitError as error:  # a bug of ours, or a QxError from a node builder
+        if isinstance(error.orig_exc, QxError):
+            raise error.orig_exc.located(Source(filename, text)) from None
+        raise
+
+
+# ---- error translation ----------------------------------------------------------
+
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "INT": "a whole number",
+    "STRING": 'a quoted string ("...")',
+    "UNIT": "a unit such as `ns` or `rad/us`",
+    "_NL": "the end of the line",
+    "$END": "the end of the file",
+    "PROTOCOL": "a protocol (`min-delay`, `no-delay` or `wait-for-all`)",
+    "BASIS": "a basis (`ground-rydberg`, `digital` or `XY`)",
+    "AT_REST": "`at_rest`",
+    "AUTO_LAYOUT": "`auto_layout`",
+    "CORRECT_PHASE_DRIFT": "`correct_phase_drift`",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "COMMA": "`,`",
+    "EQUAL": "`=`",
+    "COLON": "`:`",
+    "DOT": "`.`",
+    "PLUS": "`+`",
+    "MINUS": "`-`",
+    "STAR": "`*`",
+    "SLASH": "`/`",
+    "PERCENT": "`%`",
+    "__ANON_0": "`..`",
+}
+
+# Statement keywords, so that "expected one of" lists read as the language.
+_STATEMENT_STARTS = (
+    "experiment, device, include, layout, register, channel, detuning_map, slm_mask, "
+    "magnetic_field, var, let, waveform, pulse, noise, sequence, runs, sweep or jobs"
+)
+_OPERATION_STARTS = "add, target, delay, align, phase_shift, detune, eom, truncate or measure"
+
+
+def _words(terminal: str) -> str:
+    if terminal in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[terminal]
+    pattern = _lark().get_terminal(terminal).pattern
+    if pattern.type == "str":
+        return f"`{pattern.value}`"
+    return terminal.lower()
+
+
+def _expected(names: set[str]) -> str:
+    keywords = {_words(n) for n in names}
+    if {"`experiment`", "`sequence`", "`register`"} <= keywords:
+        return f"a statement ({_STATEMENT_STARTS})"
+    if {"`add`", "`measure`", "`delay`"} <= keywords:
+        return f"an operation ({_OPERATION_STARTS})"
+    if "a name" in keywords and "a number" in keywords:
+        return "a value"
+    ordered = sorted(keywords)
+    if len(ordered) > 6:
+        ordered = [*ordered[:6], "..."]
+    return " or ".join(ordered) if len(ordered) <= 2 else ", ".join(ordered[:-1]) + " or " + ordered[-1]
+
+
+def _token_words(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    if token.type == "_NL":
+        return "the end of the line"
+    return f"`{token.value}`"
+
+
+def _unclosed(source: Source, upto_line: int) -> tuple[Span, str] | None:
+    """The innermost `{` still open at `upto_line`, with the words before it."""
+    stack: list[tuple[Span, str]] = []
+    for number, raw in enumerate(source.text.splitlines(), start=1):
+        if number > upto_line:
+            break
+        line = re.sub(r'"(?:[^"\\]|\\.)*"', lambda m: " " * len(m.group()), raw).split("#")[0]
+        for column, char in enumerate(line, start=1):
+            if char == "{":
+                opener = line[:column].strip()
+                stack.append((Span(number, column, number, column + 1), opener))
+            elif char == "}" and stack:
+                stack.pop()
+    return stack[-1] if stack else None
+
+
+def _translate(error: UnexpectedInput, source: Source) -> QxSyntaxError:
+    line = max(1, getattr(error, "line", 1) or 1)
+    column = max(1, getattr(error, "column", 1) or 1)
+    if isinstance(error, UnexpectedCharacters):
+        char = source.line(line)[column - 1 : column] or "?"
+        hint = None
+        if char in "µ°":
+            hint = "units are written after a space, e.g. `5 us` or `5 µs`"
+        elif char == "'":
+            hint = 'strings use double quotes: "..."'
+        return QxSyntaxError(
+            f"unexpected character `{char}`",
+            Span(line, column, line, column + 1),
+            source,
+            hint=hint,
+        )
+    if isinstance(error, UnexpectedEOF) or (isinstance(error, UnexpectedToken) and error.token.type == "$END"):
+        last = len(source.text.splitlines()) or 1
+        open_block = _unclosed(source, last)
+        if open_block is not None:
+            span, opener = open_block
+            return QxSyntaxError(
+                f"the `{opener}` opened on line {span.line} was never closed",
+                span,
+                source,
+                hint="add the closing `}`",
+            )
+        end = source.line(last)
+        return QxSyntaxError(
+            "the file ends in the middle of a statement",
+            Span(last, max(1, len(end)), last, len(end) + 1),
+            source,
+        )
+    assert isinstance(error, UnexpectedToken)
+    token = error.token
+    span = Span(line, column, token.end_line or line, token.end_column or column + 1)
+    expected = {t for t in error.expected if not t.startswith("__")} or set(error.expected)
+    message = f"unexpected {_token_words(token)}; expected {_expected(expected)}"
+    hint = _hint(token, expected, source, line)
+    if token.type == "_NL":
+        # Point just past the last character of the line, where something is missing.
+        text = source.line(line).split("#")[0].rstrip()
+        span = Span(line, len(text) + 1, line, len(text) + 2)
+    return QxSyntaxError(message, span, source, hint=hint)
+
+
+def _hint(token: Token, expected: set[str], source: Source, line: int) -> str | None:
+    if token.type == "RBRACE" and "RBRACE" not in expected:
+        return "this `}` closes a block too early; something before it is incomplete"
+    if token.type == "NAME" and "UNIT" in expected and "NAME" not in expected:
+        return f"`{token.value}` is not a unit; units are ns, us, ms, rad/us, MHz, um, nm, rad, deg, G, mT"
+    if token.type == "_NL" and "NAME" in expected and source.line(line).rstrip().endswith(" on"):
+        return "say which channel, e.g. `on ryd`"
+    if "EQUAL" in expected and token.type in ("NUMBER", "NAME"):
+        return "bindings are written `name = value`"
+    if token.type == "NUMBER" and "INT" in expected:
+        return "a whole number is needed here"
+    return None

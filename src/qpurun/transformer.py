@@ -1,0 +1,312 @@
+"""Lark tree to syntax tree, and nothing else.
+
+Every method here only builds a node with its span. Checks with messages live
+in `checker.py`: an error raised inside a lark Transformer arrives wrapped in
+`VisitError`, without a position.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lark import Token, Transformer, Tree, v_args
+from lark.tree import Meta
+
+from qpurun import ast
+from qpurun.errors import Span
+
+_UNITS = {
+    "ns": ast.Unit.NS,
+    "us": ast.Unit.US,
+    "µs": ast.Unit.US,
+    "ms": ast.Unit.MS,
+    "rad/us": ast.Unit.RAD_PER_US,
+    "rad/µs": ast.Unit.RAD_PER_US,
+    "MHz": ast.Unit.MHZ,
+    "um": ast.Unit.UM,
+    "µm": ast.Unit.UM,
+    "nm": ast.Unit.NM,
+    "rad": ast.Unit.RAD,
+    "deg": ast.Unit.DEG,
+    "G": ast.Unit.GAUSS,
+    "mT": ast.Unit.MILLITESLA,
+}
+
+
+def _span(meta: Meta) -> Span | None:
+    if getattr(meta, "empty", True):
+        return None
+    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _token_span(token: Token) -> Span:
+    line = token.line or 1
+    column = token.column or 1
+    return Span(line, column, token.end_line or line, token.end_column or column + 1)
+
+
+def _string(token: Token) -> str:
+    return str(token[1:-1]).encode("utf-8").decode("unicode_escape") if "\\" in token else str(token[1:-1])
+
+
+def _unit(token: Token | None) -> ast.Unit | None:
+    return None if token is None else _UNITS[str(token)]
+
+
+def _arguments(items: list[Any]) -> tuple[ast.Argument, ...]:
+    return tuple(
+        item if isinstance(item, ast.Argument) else ast.Argument(None, item, span=item.span)
+        for item in items
+        if item is not None
+    )
+
+
+def _present(items: list[Any]) -> list[Any]:
+    return [item for item in items if item is not None]
+
+
+@v_args(meta=True)
+class _ToAst(Transformer[Token, Any]):
+    # ---- file and declarations
+    def start(self, meta: Meta, children: list[Any]) -> ast.Spec:
+        return ast.Spec(tuple(children), span=_span(meta))
+
+    def experiment(self, meta: Meta, c: list[Any]) -> ast.Experiment:
+        return ast.Experiment(_string(c[0]), span=_span(meta))
+
+    def device(self, meta: Meta, c: list[Any]) -> ast.Device:
+        token: Token = c[0]
+        if token.type == "STRING":
+            return ast.Device(_string(token), is_file=True, span=_span(meta))
+        return ast.Device(str(token), span=_span(meta))
+
+    def device_remote(self, meta: Meta, c: list[Any]) -> ast.Device:
+        return ast.Device(_string(c[0]), remote=True, span=_span(meta))
+
+    def include(self, meta: Meta, c: list[Any]) -> ast.Include:
+        return ast.Include(_string(c[0]), span=_span(meta))
+
+    def layout_lattice(self, meta: Meta, c: list[Any]) -> ast.LatticeLayout:
+        return ast.LatticeLayout(str(c[0]), _arguments(c[1:]), span=_span(meta))
+
+    def layout_traps(self, meta: Meta, c: list[Any]) -> ast.TrapsLayout:
+        return ast.TrapsLayout(tuple(_present(c[:-1])), _unit(c[-1]), span=_span(meta))
+
+    def layout_traps3d(self, meta: Meta, c: list[Any]) -> ast.TrapsLayout:
+        return ast.TrapsLayout(tuple(_present(c[:-1])), _unit(c[-1]), three_d=True, span=_span(meta))
+
+    def layout_file(self, meta: Meta, c: list[Any]) -> ast.FileLayout:
+        return ast.FileLayout(_string(c[0]), span=_span(meta))
+
+    def layout_calibrated(self, meta: Meta, c: list[Any]) -> ast.CalibratedLayout:
+        return ast.CalibratedLayout(_string(c[0]), span=_span(meta))
+
+    def point(self, meta: Meta, c: list[Any]) -> ast.Point:
+        return ast.Point(tuple(_present(c)), span=_span(meta))
+
+    def register_entries(self, meta: Meta, c: list[Any]) -> ast.RegisterEntries:
+        return ast.RegisterEntries(tuple(c), span=_span(meta))
+
+    def reg_trap(self, meta: Meta, c: list[Any]) -> ast.TrapEntry:
+        return ast.TrapEntry(str(c[0]), int(c[1]), span=_span(meta))
+
+    def reg_coord(self, meta: Meta, c: list[Any]) -> ast.CoordinateEntry:
+        return ast.CoordinateEntry(str(c[0]), c[1], _unit(c[2]), span=_span(meta))
+
+    def register_shape(self, meta: Meta, c: list[Any]) -> ast.RegisterShape:
+        return ast.RegisterShape(str(c[0]), _arguments(c[1:-1]), auto_layout=c[-1] is not None, span=_span(meta))
+
+    def register_mappable(self, meta: Meta, c: list[Any]) -> ast.RegisterMappable:
+        return ast.RegisterMappable(int(c[0]), span=_span(meta))
+
+    def channel(self, meta: Meta, c: list[Any]) -> ast.Channel:
+        targets = tuple(str(t) for t in _present(c[2:]))
+        return ast.Channel(str(c[0]), str(c[1]), targets, span=_span(meta))
+
+    def detuning_map(self, meta: Meta, c: list[Any]) -> ast.DetuningMap:
+        return ast.DetuningMap(str(c[0]), str(c[1]), tuple(_present(c[2:])), span=_span(meta))
+
+    def qubit_weight(self, meta: Meta, c: list[Any]) -> ast.Weight:
+        return ast.Weight(str(c[0]), c[1], span=_span(meta))
+
+    def trap_weight(self, meta: Meta, c: list[Any]) -> ast.Weight:
+        return ast.Weight(int(c[0]), c[1], span=_span(meta))
+
+    def slm_mask(self, meta: Meta, c: list[Any]) -> ast.SlmMask:
+        return ast.SlmMask(tuple(str(t) for t in c), span=_span(meta))
+
+    def magnetic_field(self, meta: Meta, c: list[Any]) -> ast.MagneticField:
+        return ast.MagneticField(c[0], _unit(c[1]), span=_span(meta))
+
+    def var(self, meta: Meta, c: list[Any]) -> ast.VarDecl:
+        size = None if c[2] is None else int(c[2])
+        return ast.VarDecl(str(c[0]), str(c[1]), size, span=_span(meta))
+
+    def let(self, meta: Meta, c: list[Any]) -> ast.Let:
+        return ast.Let(str(c[0]), c[1], span=_span(meta))
+
+    def waveform(self, meta: Meta, c: list[Any]) -> ast.WaveformDecl:
+        return ast.WaveformDecl(str(c[0]), c[1], span=_span(meta))
+
+    def pulse_decl(self, meta: Meta, c: list[Any]) -> ast.PulseDecl:
+        return ast.PulseDecl(str(c[0]), c[1], span=_span(meta))
+
+    def noise(self, meta: Meta, c: list[Any]) -> ast.Noise:
+        return ast.Noise(_arguments(c), span=_span(meta))
+
+    # ---- the sequence
+    def sequence(self, meta: Meta, c: list[Any]) -> ast.SequenceBlock:
+        return ast.SequenceBlock(tuple(c), span=_span(meta))
+
+    def add(self, meta: Meta, c: list[Any]) -> ast.Add:
+        protocol = None if c[2] is None else ast.Protocol(str(c[2]))
+        return ast.Add(c[0], str(c[1]), protocol, span=_span(meta))
+
+    def target(self, meta: Meta, c: list[Any]) -> ast.Target:
+        return ast.Target(tuple(str(t) for t in c[:-1]), str(c[-1]), span=_span(meta))
+
+    def target_index(self, meta: Meta, c: list[Any]) -> ast.TargetIndex:
+        return ast.TargetIndex(c[0], str(c[1]), span=_span(meta))
+
+    def delay(self, meta: Meta, c: list[Any]) -> ast.Delay:
+        return ast.Delay(c[0], str(c[1]), at_rest=c[2] is not None, span=_span(meta))
+
+    def align(self, meta: Meta, c: list[Any]) -> ast.Align:
+        return ast.Align(tuple(str(t) for t in c[:-1]), at_rest=c[-1] is not None, span=_span(meta))
+
+    def phase_shift(self, meta: Meta, c: list[Any]) -> ast.PhaseShift:
+        basis = None if c[-1] is None else ast.Basis(str(c[-1]))
+        return ast.PhaseShift(c[0], tuple(str(t) for t in c[1:-1]), basis, span=_span(meta))
+
+    def phase_shift_index(self, meta: Meta, c: list[Any]) -> ast.PhaseShiftIndex:
+        basis = None if c[-1] is None else ast.Basis(str(c[-1]))
+        return ast.PhaseShiftIndex(c[0], tuple(c[1:-1]), basis, span=_span(meta))
+
+    def detune(self, meta: Meta, c: list[Any]) -> ast.Detune:
+        protocol = None if c[2] is None else ast.Protocol(str(c[2]))
+        return ast.Detune(c[0], str(c[1]), protocol, span=_span(meta))
+
+    def truncate(self, meta: Meta, c: list[Any]) -> ast.Truncate:
+        return ast.Truncate(c[0], span=_span(meta))
+
+    def measure(self, meta: Meta, c: list[Any]) -> ast.Measure:
+        return ast.Measure(ast.Basis(str(c[0])), span=_span(meta))
+
+    def eom(self, meta: Meta, c: list[Any]) -> ast.Eom:
+        arguments = _arguments([x for x in c[1:] if not isinstance(x, ast.EomOperation)])
+        operations = tuple(x for x in c[1:] if isinstance(x, ast.EomOperation))
+        return ast.Eom(str(c[0]), arguments, operations, span=_span(meta))
+
+    def eom_pulse(self, meta: Meta, c: list[Any]) -> ast.EomPulse:
+        options: dict[str, Any] = {}
+        for option in c[1:-1]:
+            options.update(option)
+        protocol = None if c[-1] is None else ast.Protocol(str(c[-1]))
+        return ast.EomPulse(c[0], **options, protocol=protocol, span=_span(meta))
+
+    def eom_phase(self, meta: Meta, c: list[Any]) -> dict[str, Any]:
+        return {"phase": c[0]}
+
+    def eom_post_phase_shift(self, meta: Meta, c: list[Any]) -> dict[str, Any]:
+        return {"post_phase_shift": c[0]}
+
+    def eom_correct_phase_drift(self, meta: Meta, c: list[Any]) -> dict[str, Any]:
+        return {"correct_phase_drift": True}
+
+    def eom_delay(self, meta: Meta, c: list[Any]) -> ast.EomDelay:
+        return ast.EomDelay(c[0], span=_span(meta))
+
+    def eom_setpoint(self, meta: Meta, c: list[Any]) -> ast.EomSetpoint:
+        return ast.EomSetpoint(_arguments(c), span=_span(meta))
+
+    # ---- runs, sweeps, jobs
+    def runs(self, meta: Meta, c: list[Any]) -> ast.Runs:
+        return ast.Runs(c[0], span=_span(meta))
+
+    def sweep(self, meta: Meta, c: list[Any]) -> ast.Sweep:
+        return ast.Sweep(tuple(c), span=_span(meta))
+
+    def sweep_values(self, meta: Meta, c: list[Any]) -> ast.SweepValues:
+        return ast.SweepValues(str(c[0]), c[1], span=_span(meta))
+
+    def sweep_range(self, meta: Meta, c: list[Any]) -> ast.SweepRange:
+        return ast.SweepRange(str(c[0]), c[1], c[2], c[3], span=_span(meta))
+
+    def zip_group(self, meta: Meta, c: list[Any]) -> ast.ZipGroup:
+        return ast.ZipGroup(tuple(c), span=_span(meta))
+
+    def jobs(self, meta: Meta, c: list[Any]) -> ast.Jobs:
+        return ast.Jobs(tuple(c), span=_span(meta))
+
+    def job(self, meta: Meta, c: list[Any]) -> ast.Job:
+        return ast.Job(tuple(c), span=_span(meta))
+
+    def bind_value(self, meta: Meta, c: list[Any]) -> ast.Binding:
+        return ast.Binding(str(c[0]), c[1], span=_span(meta))
+
+    def bind_qubits(self, meta: Meta, c: list[Any]) -> ast.QubitsBinding:
+        return ast.QubitsBinding(tuple(c[1:]), name=str(c[0]), span=_span(meta))
+
+    def placement(self, meta: Meta, c: list[Any]) -> ast.Placement:
+        return ast.Placement(str(c[0]), int(c[1]), span=_span(meta))
+
+    # ---- expressions
+    def kwarg(self, meta: Meta, c: list[Any]) -> ast.Argument:
+        return ast.Argument(str(c[0]), c[1], span=_span(meta))
+
+    def number(self, meta: Meta, c: list[Any]) -> ast.Number:
+        text = str(c[0])
+        value: int | float = int(text) if text.isdigit() else float(text)
+        return ast.Number(value, span=_span(meta))
+
+    def name(self, meta: Meta, c: list[Any]) -> ast.Name:
+        return ast.Name(str(c[0]), span=_span(meta))
+
+    def unit_expr(self, meta: Meta, c: list[Any]) -> ast.Quantity:
+        return ast.Quantity(c[0], _UNITS[str(c[1])], span=_span(meta))
+
+    def _binary(self, op: ast.BinaryOperator, meta: Meta, c: list[Any]) -> ast.BinaryOp:
+        return ast.BinaryOp(op, c[0], c[1], span=_span(meta))
+
+    def add_expr(self, meta: Meta, c: list[Any]) -> ast.BinaryOp:
+        return self._binary(ast.BinaryOperator.ADD, meta, c)
+
+    def sub_expr(self, meta: Meta, c: list[Any]) -> ast.BinaryOp:
+        return self._binary(ast.BinaryOperator.SUB, meta, c)
+
+    def mul_expr(self, meta: Meta, c: list[Any]) -> ast.BinaryOp:
+        return self._binary(ast.BinaryOperator.MUL, meta, c)
+
+    def div_expr(self, meta: Meta, c: list[Any]) -> ast.BinaryOp:
+        return self._binary(ast.BinaryOperator.DIV, meta, c)
+
+    def mod_expr(self, meta: Meta, c: list[Any]) -> ast.BinaryOp:
+        return self._binary(ast.BinaryOperator.MOD, meta, c)
+
+    def pow_expr(self, meta: Meta, c: list[Any]) -> ast.BinaryOp:
+        return self._binary(ast.BinaryOperator.POW, meta, c)
+
+    def neg_expr(self, meta: Meta, c: list[Any]) -> ast.UnaryOp:
+        return ast.UnaryOp(ast.UnaryOperator.NEG, c[0], span=_span(meta))
+
+    def pos_expr(self, meta: Meta, c: list[Any]) -> ast.UnaryOp:
+        return ast.UnaryOp(ast.UnaryOperator.POS, c[0], span=_span(meta))
+
+    def call(self, meta: Meta, c: list[Any]) -> ast.Call:
+        return ast.Call(str(c[0]), _arguments(c[1:]), span=_span(meta))
+
+    def index_expr(self, meta: Meta, c: list[Any]) -> ast.Index:
+        return ast.Index(c[0], c[1], span=_span(meta))
+
+    def attribute(self, meta: Meta, c: list[Any]) -> ast.Attribute:
+        return ast.Attribute(c[0], str(c[1]), span=_span(meta))
+
+    def list_expr(self, meta: Meta, c: list[Any]) -> ast.ListExpr:
+        return ast.ListExpr(tuple(_present(c)), span=_span(meta))
+
+
+def to_ast(tree: Tree[Token]) -> ast.Spec:
+    """Build the syntax tree for a parsed `.qx` file."""
+    result = _ToAst().transform(tree)
+    assert isinstance(result, ast.Spec)
+    return result
