@@ -30,6 +30,8 @@ class Experiment:
     source: Source
     checked: Checked
     warnings: list[QxWarning] = field(default_factory=list)
+    noise: dict[str, Any] = field(default_factory=dict)
+    """The `noise { ... }` block's values, for the emulator's `pulser.NoiseModel`."""
 
     @property
     def job_params(self) -> list[dict[str, Any]]:
@@ -57,6 +59,7 @@ def compile_source(source: Source, *, validate: bool = True) -> Experiment:
     lowered = lowerer.lower()
     try:
         jobs = expand(checked, lowerer.constant)
+        noise = {} if checked.noise is None else {p.name: lowerer.constant(p.value) for p in checked.noise.parameters}
     except QxError as error:
         for each in error.errors:
             each.located(source)
@@ -68,6 +71,7 @@ def compile_source(source: Source, *, validate: bool = True) -> Experiment:
         source=source,
         checked=checked,
         warnings=lowered.warnings,
+        noise={name: value for name, value in noise.items() if name is not None},
     )
     if validate:
         from qpurun.validate import validate as validate_experiment
