@@ -104,6 +104,29 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from qpurun.printer import format_text
+
+    changed = []
+    for path in args.files:
+        text, name = _read_spec(path)
+        formatted = format_text(text, filename=name)
+        if formatted == text:
+            continue
+        changed.append(path)
+        if args.check:
+            print(f"would reformat {path}", file=sys.stderr)
+        else:
+            try:
+                Path(path).write_text(formatted, encoding="utf-8")
+            except OSError as error:
+                raise EnvironmentProblem(f"cannot write {path}: {error.strerror or error}") from None
+            print(f"reformatted {path}", file=sys.stderr)
+    if args.check and changed:
+        return EXIT_RUN_FAILED
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qpurun",
@@ -141,6 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compile_.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     compile_.set_defaults(handler=cmd_compile)
+
+    fmt = commands.add_parser(
+        "fmt",
+        help="rewrite specs in the canonical layout (comments kept)",
+        description="Rewrite specs in the one canonical layout. With --check, change nothing and exit 1 "
+        "if any file would change (for pre-commit and CI).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fmt.add_argument("files", nargs="+", metavar="FILE", help="a .qx file")
+    fmt.add_argument("--check", action="store_true", help="exit 1 if a file would change; write nothing")
+    fmt.set_defaults(handler=cmd_fmt)
 
     for register in _extra_commands():
         register(commands)

@@ -1,0 +1,85 @@
+"""The printer: parse -> print -> parse is the identity, and `fmt` is idempotent."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qpurun.cli import main
+from qpurun.parser import parse
+from qpurun.printer import comments_of, format_text
+
+
+def test_round_trip_gives_an_equal_tree(spec_path: Path) -> None:
+    text = spec_path.read_text()
+    assert parse(format_text(text)) == parse(text)
+
+
+def test_formatting_twice_changes_nothing(spec_path: Path) -> None:
+    once = format_text(spec_path.read_text())
+    assert format_text(once) == once
+
+
+def test_every_comment_is_kept(spec_path: Path) -> None:
+    text = spec_path.read_text()
+    assert [c.text for c in comments_of(format_text(text))] == [c.text for c in comments_of(text)]
+
+
+def test_canonical_layout() -> None:
+    messy = (
+        "device   AnalogDevice\n"
+        "register {a=(0,0) um b =(5,0)um}   # two atoms\n"
+        "channel ryd=rydberg_global\n\n\n"
+        "sequence{ add pulse(amplitude=constant(100 ns,(1+2)*3 rad/us),detuning=-(2 ** 2)) on ryd\n"
+        "# measure last\n"
+        "measure ground-rydberg}\n"
+        "runs 10\n"
+    )
+    assert format_text(messy) == (
+        "device AnalogDevice\n"
+        "register {  # two atoms\n"
+        "  a = (0, 0) um  b = (5, 0) um\n"
+        "}\n"
+        "channel ryd = rydberg_global\n"
+        "\n"
+        "sequence {\n"
+        "  add pulse(amplitude = constant(100 ns, (1 + 2) * 3 rad/us), detuning = -2 ** 2) on ryd\n"
+        "  # measure last\n"
+        "  measure ground-rydberg\n"
+        "}\n"
+        "runs 10\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["a - (b - c)", "(a + b) * c", "-a ** 2", "(-a) ** 2", "a ** b ** c", "(a ** b) ** c", "(2 * t) ns", "x[0] us"],
+)
+def test_parentheses_only_where_precedence_needs_them(expression: str) -> None:
+    text = f"let v = {expression}\n"
+    assert format_text(text) == text
+
+
+def test_fmt_check_fails_on_a_misformatted_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "messy.qx"
+    spec.write_text("device AnalogDevice\nruns   5\n")
+    assert main(["fmt", "--check", str(spec)]) == 1
+    assert "would reformat" in capsys.readouterr().err
+    assert spec.read_text() == "device AnalogDevice\nruns   5\n"
+    assert main(["fmt", str(spec)]) == 0
+    assert spec.read_text() == "device AnalogDevice\nruns 5\n"
+    assert main(["fmt", "--check", str(spec)]) == 0
+
+
+def test_fmt_does_not_import_pulser(tmp_path: Path) -> None:
+    spec = tmp_path / "a.qx"
+    spec.write_text("device AnalogDevice\n")
+    code = (
+        "import sys\nfrom qpurun.cli import main\n"
+        f"assert main(['fmt', '--check', {str(spec)!r}]) == 0\n"
+        "assert 'pulser' not in sys.modules, 'fmt imported pulser'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
