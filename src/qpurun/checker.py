@@ -133,6 +133,9 @@ class _Checker:
         self.context = "the spec"
 
     def error(self, error: QxError) -> None:
+        # An expression can be typed from two places (a pulse and its use): report it once.
+        if any(e.message == error.message and e.span == error.span for e in self.errors):
+            return
         self.errors.append(error.located(self.source))
 
     @contextlib.contextmanager
