@@ -8,6 +8,7 @@ where parsing ends, into a located `QxSyntaxError`.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from collections.abc import Iterator
@@ -113,8 +114,11 @@ _TERMINAL_WORDS = {
     "STAR": "`*`",
     "SLASH": "`/`",
     "PERCENT": "`%`",
-    "__ANON_0": "`..`",
 }
+
+# Terminals that continue an expression; listed one by one they drown what the
+# statement itself still needs, so they are named together.
+_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "DOT", "LSQB", "**"}
 
 # Statement keywords, so that "expected one of" lists read as the language.
 _STATEMENT_STARTS = (
@@ -127,14 +131,31 @@ _OPERATION_STARTS = "add, target, delay, align, phase_shift, detune, eom, trunca
 def _words(terminal: str) -> str:
     if terminal in _TERMINAL_WORDS:
         return _TERMINAL_WORDS[terminal]
-    pattern = _lark().get_terminal(terminal).pattern
+    try:
+        pattern = _lark().get_terminal(terminal).pattern
+    except KeyError:
+        return terminal.lower()
     if pattern.type == "str":
         return f"`{pattern.value}`"
     return terminal.lower()
 
 
+def _literal(terminal: str) -> str:
+    """`**` for the anonymous terminal lark made of that string, else the name itself."""
+    try:
+        pattern = _lark().get_terminal(terminal).pattern
+    except KeyError:
+        return terminal
+    return str(pattern.value) if terminal.startswith("__") and pattern.type == "str" else terminal
+
+
 def _expected(names: set[str]) -> str:
-    keywords = {_words(n) for n in names}
+    operators = {n for n in names if _literal(n) in _OPERATORS}
+    keywords = {_words(n) for n in names - operators}
+    if operators and len(names - operators) > 0:
+        keywords.add("an operator")
+    elif operators:
+        keywords |= {_words(n) for n in operators}
     if {"`experiment`", "`sequence`", "`register`"} <= keywords:
         return f"a statement ({_STATEMENT_STARTS})"
     if {"`add`", "`measure`", "`delay`"} <= keywords:
@@ -149,10 +170,28 @@ def _expected(names: set[str]) -> str:
 
 def _token_words(token: Token) -> str:
     if token.type == "$END":
-        return "the end of the file"
+        return "end of file"
     if token.type == "_NL":
-        return "the end of the line"
+        return "end of line"
     return f"`{token.value}`"
+
+
+def _accepted(error: UnexpectedToken) -> set[str]:
+    """What the parser would really take here.
+
+    `error.expected` is too wide: LALR merges lookaheads of similar states, and
+    the contextual lexer adds the terminals it always accepts (`}`, newline).
+    Asking the parser to try each terminal gives the true set.
+    """
+    parser = getattr(error, "interactive_parser", None)
+    if parser is not None:
+        try:
+            accepted = set(parser.accepts())
+        except UnexpectedInput:  # pragma: no cover - lark tries each terminal on a copy
+            accepted = set()
+        if accepted:
+            return accepted
+    return set(error.expected)
 
 
 def _unclosed(source: Source, upto_line: int) -> tuple[Span, str] | None:
@@ -181,6 +220,13 @@ def _translate(error: UnexpectedInput, source: Source) -> QxSyntaxError:
             hint = "units are written after a space, e.g. `5 us` or `5 µs`"
         elif char == "'":
             hint = 'strings use double quotes: "..."'
+        elif char == '"':
+            return QxSyntaxError(
+                "this string is never closed",
+                Span(line, column, line, column + 1),
+                source,
+                hint='close it with `"` on the same line',
+            )
         return QxSyntaxError(
             f"unexpected character `{char}`",
             Span(line, column, line, column + 1),
@@ -207,19 +253,55 @@ def _translate(error: UnexpectedInput, source: Source) -> QxSyntaxError:
     assert isinstance(error, UnexpectedToken)
     token = error.token
     span = Span(line, column, token.end_line or line, token.end_column or column + 1)
-    expected = {t for t in error.expected if not t.startswith("__")} or set(error.expected)
+    expected = _accepted(error)
     message = f"unexpected {_token_words(token)}; expected {_expected(expected)}"
     hint = _hint(token, expected, source, line)
     if token.type == "_NL":
         # Point just past the last character of the line, where something is missing.
         text = source.line(line).split("#")[0].rstrip()
         span = Span(line, len(text) + 1, line, len(text) + 2)
+        message = f"expected {_expected(expected)} before the end of the line"
+    elif token.value in _KEYWORDS and "RBRACE" in expected and column == 1 + _indent(source.line(line)):
+        # A statement keyword where a block's items go: the block was left open.
+        open_block = _unclosed(source, line - 1)
+        if open_block is not None:
+            opened, opener = open_block
+            message = (
+                f"the `{opener}` opened on line {opened.line} was never closed; `{token.value}` cannot appear inside it"
+            )
+            hint = "add the closing `}` before this line"
     return QxSyntaxError(message, span, source, hint=hint)
+
+
+_KEYWORDS = frozenset(_STATEMENT_STARTS.replace(" or ", ", ").split(", "))
+_OPERATIONS = frozenset(_OPERATION_STARTS.replace(" or ", ", ").split(", "))
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
+
+
+_PROTOCOLS = ("min-delay", "no-delay", "wait-for-all")
+_BASES = ("ground-rydberg", "digital", "XY")
 
 
 def _hint(token: Token, expected: set[str], source: Source, line: int) -> str | None:
     if token.type == "RBRACE" and "RBRACE" not in expected:
         return "this `}` closes a block too early; something before it is incomplete"
+    for terminal, options in (("PROTOCOL", _PROTOCOLS), ("BASIS", _BASES)):
+        if terminal in expected and token.type == "NAME":
+            word = re.match(r"[\w-]+", source.line(line)[token.column - 1 :] if token.column else "")
+            written = word.group() if word else str(token.value)
+            close = difflib.get_close_matches(written, options, n=1, cutoff=0.5)
+            return (f"did you mean `{close[0]}`? " if close else "") + "options: " + ", ".join(options)
+    if token.type == "NAME" and str(token.value) not in _KEYWORDS and {"SEQUENCE", "ADD"} & expected:
+        close = difflib.get_close_matches(str(token.value), sorted(_KEYWORDS | _OPERATIONS), n=1)
+        if close:
+            return f"did you mean `{close[0]}`?"
+    if token.type == "NUMBER" and str(token.value).startswith(".") and "INT" not in expected:
+        before = source.line(line)[: (token.column or 1) - 1]
+        if before[-1:].isdigit():
+            return "a whole number is needed here"
     if token.type == "NAME" and "UNIT" in expected and "NAME" not in expected:
         return f"`{token.value}` is not a unit; units are ns, us, ms, rad/us, MHz, um, nm, rad, deg, G, mT"
     if token.type == "_NL" and "NAME" in expected and source.line(line).rstrip().endswith(" on"):
