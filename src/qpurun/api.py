@@ -7,6 +7,7 @@ called on its own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from qpurun.errors import QxError, QxWarning, Source
 from qpurun.jobs import Job, expand
 from qpurun.lower import Lowerer, to_json
 from qpurun.parser import parse
+from qpurun.templates import is_template, render
 
 
 @dataclass
@@ -53,7 +55,12 @@ class Experiment:
 
 def compile_source(source: Source, *, validate: bool = True) -> Experiment:
     """Parse, check, lower and (by default) validate one spec."""
-    spec = parse(source.text, filename=source.name)
+    try:
+        spec = parse(source.text, filename=source.name)
+    except QxError as error:
+        for each in error.errors:
+            each.source = source  # a rendered template's source maps lines back
+        raise
     checked = check(spec, source)
     lowerer = Lowerer(checked)
     lowered = lowerer.lower()
@@ -80,12 +87,24 @@ def compile_source(source: Source, *, validate: bool = True) -> Experiment:
     return experiment
 
 
-def loads(text: str, *, filename: str = "<spec>", validate: bool = True) -> Experiment:
-    """Compile spec text; `filename` is what errors print and where relative paths start."""
-    return compile_source(Source(filename, text), validate=validate)
+def loads(
+    text: str,
+    *,
+    filename: str = "<spec>",
+    values: Mapping[str, Any] | None = None,
+    validate: bool = True,
+) -> Experiment:
+    """Compile spec text; `filename` is what errors print and where relative paths start.
+
+    A spec using Jinja syntax (or given `values`) is rendered in the sandbox first.
+    """
+    source = Source(filename, text)
+    if values or is_template(text):
+        source = render(text, values or {}, filename=filename)
+    return compile_source(source, validate=validate)
 
 
-def load(path: str | Path, *, validate: bool = True) -> Experiment:
+def load(path: str | Path, *, values: Mapping[str, Any] | None = None, validate: bool = True) -> Experiment:
     """Compile the spec file at `path`."""
     path = Path(path)
-    return loads(path.read_text(encoding="utf-8"), filename=str(path), validate=validate)
+    return loads(path.read_text(encoding="utf-8"), filename=str(path), values=values, validate=validate)

@@ -47,12 +47,45 @@ class EnvironmentProblem(Exception):
     """Not the spec's fault: a file, a store or a batch the CLI cannot use."""
 
 
-def compile_spec(path: str, *, validate: bool = True) -> Any:
+class UsageProblem(Exception):
+    """A mistake on the command line itself (exit 2, like argparse's own)."""
+
+
+# Options every command that compiles a spec takes, for template specs.
+TEMPLATE_OPTIONS = argparse.ArgumentParser(add_help=False)
+TEMPLATE_OPTIONS.add_argument(
+    "--set",
+    action="append",
+    metavar="NAME=VALUE",
+    help="a template value (JSON, or else a string); repeatable",
+)
+TEMPLATE_OPTIONS.add_argument("--params", metavar="FILE", help="template values from a TOML or JSON file")
+
+
+def template_values(args: argparse.Namespace) -> dict[str, Any]:
+    """Values for a template spec, from --params FILE then --set NAME=VALUE (which wins)."""
+    from qpurun.templates import load_parameters, parse_assignment
+
+    values: dict[str, Any] = {}
+    try:
+        if getattr(args, "params", None):
+            values.update(load_parameters(args.params))
+        for assignment in getattr(args, "set", None) or []:
+            name, value = parse_assignment(assignment)
+            values[name] = value
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot read {args.params}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise UsageProblem(str(error)) from None
+    return values
+
+
+def compile_spec(path: str, *, values: dict[str, Any] | None = None, validate: bool = True) -> Any:
     """Compile one spec file for a command; warnings go to stderr."""
     from qpurun.api import loads
 
     text, name = _read_spec(path)
-    experiment = loads(text, filename=name, validate=validate)
+    experiment = loads(text, filename=name, values=values, validate=validate)
     for warning in experiment.warnings:
         print(warning, file=sys.stderr)
     return experiment
@@ -63,7 +96,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     report: list[dict[str, Any]] = []
     for path in args.specs:
         try:
-            experiment = compile_spec(path)
+            experiment = compile_spec(path, values=template_values(args))
         except QxError as error:
             status = EXIT_SPEC_ERROR
             if args.json:
@@ -92,7 +125,7 @@ def _error_json(error: QxError) -> dict[str, Any]:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    experiment = compile_spec(args.spec)
+    experiment = compile_spec(args.spec, values=template_values(args))
     output = experiment.sequence_json() if args.emit == "sequence" else json.dumps(experiment.job_params, indent=2)
     if args.output:
         try:
@@ -106,10 +139,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_fmt(args: argparse.Namespace) -> int:
     from qpurun.printer import format_text
+    from qpurun.templates import is_template
 
     changed = []
     for path in args.files:
         text, name = _read_spec(path)
+        if is_template(text):
+            print(f"left {path} as it is: a Jinja template has no one canonical layout", file=sys.stderr)
+            continue
         formatted = format_text(text, filename=name)
         if formatted == text:
             continue
@@ -141,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="check specs: syntax, names, units, device limits, every job of the sweep",
         description="Check specs without running them. Every job is built against the device.",
+        parents=[TEMPLATE_OPTIONS],
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -152,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compile",
         help="print the Pulser sequence (abstract representation) or the job parameters",
         description="Compile a spec to Pulser's abstract-representation JSON or to its job parameters.",
+        parents=[TEMPLATE_OPTIONS],
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -200,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EnvironmentProblem as problem:
         print(f"qpurun: {problem}", file=sys.stderr)
         return EXIT_ENVIRONMENT
+    except UsageProblem as problem:
+        print(f"qpurun: {problem}", file=sys.stderr)
+        return EXIT_SPEC_ERROR
     except KeyboardInterrupt:
         print("qpurun: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -38,6 +38,10 @@ class Source:
 
     name: str
     text: str
+    template: str | None = None
+    """For a rendered template: the template's text, which errors point into."""
+    line_origins: tuple[int, ...] = ()
+    """For a rendered template: the template line each rendered line came from."""
     _lines: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -47,6 +51,18 @@ class Source:
         if 1 <= number <= len(self._lines):
             return self._lines[number - 1]
         return ""
+
+    def origin(self, number: int) -> int:
+        """The line of the file as written (the template's) for a line of `text`."""
+        if 1 <= number <= len(self.line_origins):
+            return self.line_origins[number - 1]
+        return number
+
+    def template_line(self, number: int) -> str:
+        if self.template is None:
+            return self.line(number)
+        lines = self.template.splitlines()
+        return lines[number - 1] if 1 <= number <= len(lines) else ""
 
 
 def render(
@@ -61,7 +77,8 @@ def render(
     if span is None:
         head = f"{name}: {kind}: {message}"
         return head + (f"\n  hint: {hint}" if hint else "")
-    lines = [f"{name}:{span.line}:{span.column}: {kind}: {message}"]
+    written = source.origin(span.line) if source is not None else span.line
+    lines = [f"{name}:{written}:{span.column}: {kind}: {message}"]
     if source is not None:
         text = source.line(span.line).expandtabs(1)
         width = (
@@ -69,9 +86,11 @@ def render(
             if span.end_line == span.line and span.end_column > span.column
             else max(1, len(text.rstrip()) - span.column + 1)
         )
-        gutter = f"{span.line:>4} | "
+        gutter = f"{written:>4} | "
         lines.append(f"{gutter}{text}")
         lines.append(" " * (len(gutter) + span.column - 1) + "^" * max(1, width))
+        if source.template is not None and source.template_line(written).strip() != text.strip():
+            lines.append(f"  rendered from template line {written}: {source.template_line(written).strip()}")
     if hint:
         lines.append(f"  hint: {hint}")
     return "\n".join(lines)
@@ -104,7 +123,10 @@ class QxError(Exception):
 
     @property
     def line(self) -> int | None:
-        return self.span.line if self.span else None
+        """The line as written: for a template, the template's line."""
+        if self.span is None:
+            return None
+        return self.source.origin(self.span.line) if self.source is not None else self.span.line
 
     @property
     def column(self) -> int | None:
