@@ -129,6 +129,7 @@ class _Checker:
         self.dmms: dict[str, str] = {}
         self.types: dict[str, Type] = {}
         self.resolving: list[str] = []
+        self.cyclic: set[str] = set()
         self.variable_dimensions: dict[str, Dimension] = {}
         self.context = "the spec"
 
@@ -531,7 +532,11 @@ class _Checker:
         if name in self.types:
             return self.types[name]
         if name in self.resolving:
-            cycle = " -> ".join([*self.resolving[self.resolving.index(name) :], name])
+            members = self.resolving[self.resolving.index(name) :]
+            if name in self.cyclic:
+                return None  # this cycle is reported already, from another of its names
+            self.cyclic.update(members)
+            cycle = " -> ".join([*members, name])
             self.error(QxNameError(f"`{name}` is defined in terms of itself ({cycle})", self.values[name].span))
             return None
         declaration = self.values[name]
@@ -583,7 +588,8 @@ class _Checker:
                 if abs(nanoseconds - round(nanoseconds)) > 1e-6:
                     self.error(
                         QxUnitError(
-                            f"{expr.value.value} {expr.unit.value} is {nanoseconds:g} ns, not a whole number of ns",
+                            f"{expr.value.value} {expr.unit.value} is not a whole number of ns"
+                            + ("" if expr.unit is ast.Unit.NS else f" ({nanoseconds:g} ns)"),
                             expr.span,
                             hint="Pulser durations are integers in ns",
                         )
@@ -850,9 +856,9 @@ class _Checker:
                         self.check_binding_name(axis.name, axis.span, bound)
                         if isinstance(axis, ast.SweepRange):
                             for part in (axis.start, axis.stop, axis.step):
-                                self.type_of(part)
+                                self.check_swept_dimension(axis.name, part)
                         else:
-                            self.type_of(axis.values)
+                            self.check_swept_dimension(axis.name, axis.values)
             return
         with self.scope("the jobs"):
             for job in block.jobs:
@@ -860,7 +866,21 @@ class _Checker:
                 for binding in job.bindings:
                     self.check_binding_name(binding.name, binding.span, seen)
                     if isinstance(binding, ast.Binding):
-                        self.type_of(binding.value)
+                        self.check_swept_dimension(binding.name, binding.value)
+
+    def check_swept_dimension(self, name: str, values: ast.Expr) -> None:
+        """Values given to a variable must fit the slot the sequence puts it in."""
+        found = self.type_of(values)
+        wanted = self.variable_dimensions.get(name)
+        if found is None or found.dimension is None or wanted is None or found.dimension is wanted:
+            return
+        self.error(
+            QxUnitError(
+                f"`{name}` is used as {describe(wanted)}, but is given {found.dimension.value}",
+                values.span,
+                hint=f"write its values in {describe(wanted).split('(')[1].rstrip(')')}",
+            )
+        )
 
     def check_binding_name(self, name: str, span: Span | None, seen: dict[str, ast.Node]) -> None:
         if name in seen:
