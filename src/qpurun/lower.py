@@ -82,8 +82,11 @@ _HINTS = (
     ("detuning", "keep |detuning| within `<channel>.max_abs_detuning`"),
     ("distance", "space the atoms further apart than `device.min_atom_distance`"),
     ("basis", "this device's channels do not address that basis"),
+    ("too many qubits", "use fewer qubits, or a layout with more traps"),
     ("layout", "this device needs a register defined on a layout (see `layout`)"),
+    ("sequence's duration", "the whole sequence must fit in `device.max_sequence_duration`"),
     ("duration", "durations are whole ns within the channel's min/max duration"),
+    ("qubit ids", "generated registers name their qubits q0, q1, ...; check the ids"),
     ("runs", "lower `runs` or pass --split-runs"),
     ("not defined", "check the qubit ids of the register"),
 )
@@ -263,6 +266,14 @@ class Lowerer:
             target: Any = None
             if statement.targets:
                 target = statement.targets[0] if len(statement.targets) == 1 else list(statement.targets)
+            if statement.channel_id not in self.device.channels:
+                names = sorted(self.device.channels)
+                close = difflib.get_close_matches(statement.channel_id, names, n=1)
+                raise QxNameError(
+                    f"{self.device.name} has no channel `{statement.channel_id}`",
+                    statement.span,
+                    hint=f"did you mean `{close[0]}`?" if close else "its channels are " + ", ".join(names),
+                )
             seq.declare_channel(statement.name, statement.channel_id, initial_target=target)
         elif isinstance(statement, ast.DetuningMap):
             weights: dict[Any, float] = {w.target: self.constant(w.value) for w in statement.weights}
@@ -298,7 +309,7 @@ class Lowerer:
         elif isinstance(op, ast.TargetIndex):
             seq.target_index(self.value(op.index), op.channel)
         elif isinstance(op, ast.Delay):
-            seq.delay(self.value(op.duration), op.channel, at_rest=op.at_rest)
+            seq.delay(self.duration(op.duration), op.channel, at_rest=op.at_rest)
         elif isinstance(op, ast.Align):
             # Pulser's align waits `at_rest` by default; the keyword only states it.
             seq.align(*op.channels)
@@ -313,7 +324,7 @@ class Lowerer:
                 self.value(op.waveform), self.checked.dmms[op.dmm], protocol=_protocol(op.protocol, "no-delay")
             )
         elif isinstance(op, ast.Truncate):
-            seq.truncate(self.value(op.duration))
+            seq.truncate(self.duration(op.duration))
         elif isinstance(op, ast.Measure):
             seq.measure(op.basis.value)
         elif isinstance(op, ast.Eom):
@@ -341,7 +352,7 @@ class Lowerer:
                         correct_phase_drift=inner.correct_phase_drift,
                     )
                 elif isinstance(inner, ast.EomDelay):
-                    seq.delay(self.value(inner.duration), op.channel)
+                    seq.delay(self.duration(inner.duration), op.channel)
                 else:
                     new = self.bound_values(SETPOINT, inner.arguments)
                     seq.modify_eom_setpoint(
@@ -376,6 +387,11 @@ class Lowerer:
         ):
             raise QxTypeError("this value cannot depend on a variable", expr.span, hint="use a number here")
         return value
+
+    def duration(self, expr: ast.Expr) -> Any:
+        """A time slot: a computed `1 us / 3` is an error, not a duration Pulser rounds."""
+        value = self.value(expr)
+        return value if isinstance(value, Parametrized) else whole_ns(value, expr.span)
 
     def value_of(self, name: str, span: Span | None) -> Any:
         if name not in self.values:
@@ -470,6 +486,8 @@ class Lowerer:
             return np.linspace(args["start"], args["stop"], int(count))
         if name == "pulse":
             return self.pulse(args)
+        if "duration" in args and not isinstance(args["duration"], Parametrized):
+            args["duration"] = whole_ns(args["duration"], bound["duration"].span)  # type: ignore[union-attr]
         with self.at(expr):
             return self.waveform(name, args)
 
