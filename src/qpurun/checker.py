@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,8 @@ class Checked:
     sweeps: list[ast.Sweep | ast.Jobs]
     noise: ast.Noise | None
     variable_dimensions: dict[str, Dimension] = field(default_factory=dict)
+    mappable: bool = False
+    """The register is a MappableRegister: every job places its qubits (`qubits = {...}`)."""
 
 
 def _did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
@@ -126,6 +129,7 @@ class _Checker:
         self.variables: dict[str, ast.VarDecl] = {}
         self.channels: dict[str, ast.Channel] = {}
         self.qubits: set[str] | None = None
+        self.mappable = False
         self.dmms: dict[str, str] = {}
         self.types: dict[str, Type] = {}
         self.resolving: list[str] = []
@@ -268,6 +272,7 @@ class _Checker:
             sweeps=sweeps,
             noise=noise,
             variable_dimensions=self.variable_dimensions,
+            mappable=self.mappable,
         )
 
     def declare(self, statements: Iterable[ast.Statement]) -> None:
@@ -372,9 +377,10 @@ class _Checker:
                         self.error(QxNameError(f"trap {entry.trap} already holds a qubit", entry.span))
                     traps[entry.trap] = entry
                 else:
-                    self.check_points([entry.point], entry.unit, Dimension.DISTANCE, len(entry.point.coordinates))
-                    if len(entry.point.coordinates) == 3:
-                        self.error(QxSyntaxError(f"3D registers {NOT_YET}", entry.span))
+                    # The first entry decides 2D or 3D; the others must agree.
+                    first = next(e for e in register.entries if isinstance(e, ast.CoordinateEntry))
+                    size = len(first.point.coordinates) if len(first.point.coordinates) in (2, 3) else 2
+                    self.check_points([entry.point], entry.unit, Dimension.DISTANCE, size)
             self.qubits = set(names)
         elif isinstance(register, ast.RegisterShape):
             if register.shape not in SHAPES:
@@ -389,7 +395,18 @@ class _Checker:
                 dimension = Dimension.DISTANCE if argument.name == "spacing" else None
                 self.expect(argument.value, Type(Kind.NUMBER, dimension), f"`{argument.name or register.shape}`")
         elif isinstance(register, ast.RegisterMappable):
-            self.error(QxSyntaxError(f"mappable registers {NOT_YET}", register.span))
+            if layout is None:
+                self.error(
+                    QxNameError(
+                        "a mappable register needs a layout to place its qubits on",
+                        register.span,
+                        hint="add e.g. `layout triangular(61, spacing = 5 um)`",
+                    )
+                )
+            if register.qubit_count < 1:
+                self.error(QxTypeError("a mappable register needs at least one qubit", register.span))
+            self.mappable = True
+            self.qubits = {f"q{i}" for i in range(register.qubit_count)}
 
     def check_qubits(self, qubits: Iterable[str], span: Span | None) -> None:
         if self.qubits is None:
@@ -564,6 +581,9 @@ class _Checker:
     def type_of(self, expr: ast.Expr) -> Type | None:
         """The type of `expr`, or None after reporting why it has none."""
         if isinstance(expr, ast.Number):
+            if not math.isfinite(expr.value):
+                self.error(QxTypeError("this number is too large", expr.span, hint="numbers are 64-bit floats"))
+                return None
             return NUMBER
         if isinstance(expr, ast.Name):
             return self.type_of_name(expr)
@@ -585,7 +605,7 @@ class _Checker:
             dimension = UNIT_DIMENSION[expr.unit]
             if dimension is Dimension.TIME and isinstance(expr.value, ast.Number):
                 nanoseconds = expr.value.value * UNIT_SCALE[expr.unit]
-                if abs(nanoseconds - round(nanoseconds)) > 1e-6:
+                if math.isfinite(nanoseconds) and abs(nanoseconds - round(nanoseconds)) > 1e-6:
                     self.error(
                         QxUnitError(
                             f"{expr.value.value} {expr.unit.value} is not a whole number of ns"
@@ -823,7 +843,9 @@ class _Checker:
         }
         if any(k is None for k in kinds.values()):
             return None
-        if all(k.kind is not Kind.WAVEFORM for k in kinds.values() if k is not None):
+        phase_type = self.type_of(bound["phase"]) if "phase" in bound else None  # type: ignore[arg-type]
+        waveform_phase = phase_type is not None and phase_type.kind is Kind.WAVEFORM
+        if not waveform_phase and all(k.kind is not Kind.WAVEFORM for k in kinds.values() if k is not None):
             self.error(
                 QxTypeError(
                     "a pulse needs a waveform for its amplitude or its detuning",
@@ -839,7 +861,20 @@ class _Checker:
         if phase is not None:
             found = self.type_of(phase)  # type: ignore[arg-type]
             if found is not None and found.kind is Kind.WAVEFORM:
-                self.error(QxSyntaxError(f"a waveform phase (arbitrary-phase pulse) {NOT_YET}", phase.span))  # type: ignore[attr-defined]
+                # Pulse.ArbitraryPhase: the detuning is the phase's derivative.
+                if "detuning" in bound:
+                    self.error(
+                        QxTypeError(
+                            "a pulse with a waveform phase has no `detuning`: Pulser derives it from the phase",
+                            bound["detuning"].span,  # type: ignore[attr-defined]
+                            hint="drop `detuning`, or give the phase as a number",
+                        )
+                    )
+                    return None
+                if kinds["amplitude"] is None or kinds["amplitude"].kind is not Kind.WAVEFORM:
+                    self.error(QxTypeError("a pulse with a waveform phase needs a waveform amplitude", expr.span))
+                    return None
+                self.check_dimension(phase, found, Dimension.ANGLE, "`phase`")  # type: ignore[arg-type]
         return Type(Kind.PULSE)
 
     # ---- sweeps and jobs
@@ -865,8 +900,43 @@ class _Checker:
                 seen: dict[str, ast.Node] = {}
                 for binding in job.bindings:
                     self.check_binding_name(binding.name, binding.span, seen)
-                    if isinstance(binding, ast.Binding):
+                    if isinstance(binding, ast.QubitsBinding):
+                        self.check_placements(binding)
+                    elif binding.name == "qubits" and self.mappable:
+                        self.error(
+                            QxTypeError(
+                                "`qubits` places each qubit on a trap",
+                                binding.value.span,
+                                hint="write e.g. `qubits = { q0: 3, q1: 7 }`",
+                            )
+                        )
+                    else:
                         self.check_swept_dimension(binding.name, binding.value)
+                if self.mappable and "qubits" not in seen:
+                    self.error(
+                        QxSweepError(
+                            "this job does not place the qubits of the mappable register",
+                            job.span,
+                            hint="add e.g. `qubits = { q0: 3, q1: 7 }` to each job",
+                        )
+                    )
+
+    def check_placements(self, binding: ast.QubitsBinding) -> None:
+        if not self.mappable:
+            self.error(
+                QxSweepError(
+                    "`qubits = {...}` places the qubits of a mappable register, and this register is not one",
+                    binding.span,
+                    hint="declare `register mappable N` on a layout",
+                )
+            )
+            return
+        traps: set[int] = set()
+        for placement in binding.placements:
+            self.check_qubits([placement.qubit], placement.span)
+            if placement.trap in traps:
+                self.error(QxSweepError(f"trap {placement.trap} is given two qubits", placement.span))
+            traps.add(placement.trap)
 
     def check_swept_dimension(self, name: str, values: ast.Expr) -> None:
         """Values given to a variable must fit the slot the sequence puts it in."""
@@ -889,6 +959,8 @@ class _Checker:
                     f"`{name}` is bound twice in {self.context}", span, hint=f"first bound on line {_line(seen[name])}"
                 )
             )
+        elif name == "qubits" and self.mappable:
+            pass
         elif name != "runs" and name not in self.variables:
             self.error(
                 QxSweepError(

@@ -205,6 +205,8 @@ def expand(checked: Checked, constant: Constant) -> list[Job]:
         label = f"job {index}"
         try:
             missing = [name for name in checked.variables if name not in variables]
+            if checked.mappable and "qubits" not in variables:
+                missing.append("qubits")  # a sweep cannot place qubits: each `jobs` line does
             if missing:
                 raise QxSweepError(
                     f"{label} does not bind " + ", ".join(f"`{m}`" for m in missing),
@@ -218,6 +220,8 @@ def expand(checked: Checked, constant: Constant) -> list[Job]:
             if not isinstance(runs, int | np.integer) or runs < 1:
                 raise QxTypeError(f"{label}: runs must be a whole number of at least 1, not {runs}", runs_span or span)
             typed = {name: _typed(name, variables[name], checked, label, span) for name in checked.variables}
+            if checked.mappable:
+                typed["qubits"] = variables["qubits"]
             jobs.append(Job(index, int(runs), typed, span, runs_span))
         except QxError as error:
             errors.append(error)

@@ -242,9 +242,16 @@ class Lowerer:
                 assert self.layout is not None
                 traps = [e.trap for e in entries if isinstance(e, ast.TrapEntry)]
                 return self.layout.define_register(*traps, qubit_ids=[e.qubit for e in entries])
-            return pulser.Register(
-                {e.qubit: self.point(e.point, e.unit) for e in entries if isinstance(e, ast.CoordinateEntry)}
-            )
+            coordinates = {e.qubit: self.point(e.point, e.unit) for e in entries if isinstance(e, ast.CoordinateEntry)}
+            if any(len(c) == 3 for c in coordinates.values()):
+                return pulser.Register3D(coordinates)
+            return pulser.Register(coordinates)
+        if isinstance(register, ast.RegisterMappable):
+            assert self.layout is not None
+            mappable = self.layout.make_mappable_register(register.qubit_count, prefix="q")
+            if self.bindings is not None and "qubits" in self.bindings:
+                return mappable.build_register(self.bindings["qubits"])  # one job's placement
+            return mappable
         assert isinstance(register, ast.RegisterShape)
         arguments = self.arguments(register.arguments)
         positional = arguments.pop(None, [])
@@ -424,6 +431,14 @@ class Lowerer:
                 return _BINARY[expr.op](left, right)
             except ZeroDivisionError:
                 raise QxTypeError("division by zero", expr.span) from None
+            except OverflowError:
+                raise QxTypeError("this number is too large to compute", expr.span) from None
+            except ValueError as error:  # lists of different lengths
+                if isinstance(left, np.ndarray) and isinstance(right, np.ndarray) and left.shape != right.shape:
+                    raise QxTypeError(
+                        f"cannot combine a list of {left.size} values with a list of {right.size}", expr.span
+                    ) from None
+                raise QxTypeError(str(error), expr.span) from None
         if isinstance(expr, ast.UnaryOp):
             operand = self.value(expr.operand)
             operand = _array(operand) if isinstance(operand, list) else operand
@@ -434,7 +449,9 @@ class Lowerer:
             if not isinstance(container, Parametrized):
                 if isinstance(index, float) and index.is_integer():
                     index = int(index)
-                if not isinstance(index, int | np.integer) or not -len(container) <= index < len(container):
+                if not isinstance(index, int | np.integer):
+                    raise QxTypeError(f"an index must be a whole number, not {index}", expr.index.span)
+                if not -len(container) <= index < len(container):
                     raise QxTypeError(f"index {index} is outside a list of {len(container)}", expr.index.span)
             return container[index]
         if isinstance(expr, ast.Attribute):
@@ -520,6 +537,8 @@ class Lowerer:
         detuning = args.get("detuning", 0)
         if "duration" in args:
             return pulser.Pulse.ConstantPulse(args["duration"], amplitude, detuning, phase, shift)
+        if _is_waveform(phase):
+            return pulser.Pulse.ArbitraryPhase(amplitude, phase, shift)
         amplitude_is_waveform = _is_waveform(amplitude)
         detuning_is_waveform = _is_waveform(detuning)
         if amplitude_is_waveform and detuning_is_waveform:
@@ -540,16 +559,16 @@ _RECT = {"rows": "rows", "cols": "columns", "columns": "columns"}
 
 
 def _is_waveform(value: Any) -> bool:
+    """A waveform, or a parametrized one (a ParamObj that will build a Waveform)."""
+    from pulser.parametrized.paramobj import ParamObj
     from pulser.waveforms import Waveform
 
     if isinstance(value, Waveform):
         return True
-    if isinstance(value, Parametrized):
-        # A parametrized waveform is a ParamObj whose class is a Waveform.
-        cls = getattr(value, "cls", None)
-        return (isinstance(cls, type) and issubclass(cls, Waveform)) or (
-            callable(getattr(value, "cls", None)) and "Waveform" in str(getattr(value, "cls", ""))
-        )
+    if isinstance(value, ParamObj):
+        # `cls` is the class, or a classmethod of it (BlackmanWaveform.from_max_val).
+        made = getattr(value.cls, "__self__", value.cls)
+        return isinstance(made, type) and issubclass(made, Waveform)
     return False
 
 
@@ -565,6 +584,8 @@ def _array(value: Any) -> Any:
 def whole_ns(value: Any, span: Span | None) -> Any:
     """A time in ns as Pulser wants it: an int, or an error if it is not whole."""
     array = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(array)):
+        raise QxUnitError("this time is not a finite number of ns", span, hint="a number this large overflows")
     rounded = np.round(array)
     if np.any(np.abs(array - rounded) > 1e-6 * np.maximum(1, np.abs(array))):
         bad = array[np.abs(array - rounded) > 1e-6 * np.maximum(1, np.abs(array))].flat[0]
