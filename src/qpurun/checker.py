@@ -760,7 +760,12 @@ class _Checker:
             return None
         if name in ("blackman", "kaiser") and ("duration" in bound) == ("max" in bound):
             self.error(
-                QxTypeError(f"`{name}` takes either a duration or `max =`, not both", expr.span, hint=signature.doc)
+                QxTypeError(
+                    f"`{name}` takes either a duration or `max =`, "
+                    + ("not both" if "duration" in bound else "and is given neither"),
+                    expr.span,
+                    hint=signature.doc,
+                )
             )
             return None
         if name == "pulse":

@@ -214,7 +214,9 @@ def expand(checked: Checked, constant: Constant) -> list[Job]:
                     hint="every job binds every declared variable exactly once",
                 )
             if runs is None:
-                raise QxSweepError(f"{label} has no number of runs", span, hint="add e.g. `runs 500`")
+                # With no sweep and no `runs`, the job is the sequence itself: point there.
+                where = span or checked.sequence.span
+                raise QxSweepError(f"{label} has no number of runs", where, hint="add e.g. `runs 500`")
             if isinstance(runs, float) and runs.is_integer():
                 runs = int(runs)
             if not isinstance(runs, int | np.integer) or runs < 1:
