@@ -7,7 +7,7 @@ called on its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import pulser
 
 from qpurun.checker import Checked, check
 from qpurun.errors import QxError, QxWarning, Source
+from qpurun.includes import resolve
 from qpurun.jobs import Job, expand
 from qpurun.lower import Lowerer, to_json
 from qpurun.parser import parse
@@ -53,7 +54,7 @@ class Experiment:
         return to_json(self.sequence)
 
 
-def compile_source(source: Source, *, validate: bool = True) -> Experiment:
+def compile_source(source: Source, *, allow_paths: Sequence[str | Path] = (), validate: bool = True) -> Experiment:
     """Parse, check, lower and (by default) validate one spec."""
     try:
         spec = parse(source.text, filename=source.name)
@@ -61,6 +62,7 @@ def compile_source(source: Source, *, validate: bool = True) -> Experiment:
         for each in error.errors:
             each.source = source  # a rendered template's source maps lines back
         raise
+    spec = resolve(spec, source, allow_paths=allow_paths)
     checked = check(spec, source)
     lowerer = Lowerer(checked)
     lowered = lowerer.lower()
@@ -92,6 +94,7 @@ def loads(
     *,
     filename: str = "<spec>",
     values: Mapping[str, Any] | None = None,
+    allow_paths: Sequence[str | Path] = (),
     validate: bool = True,
 ) -> Experiment:
     """Compile spec text; `filename` is what errors print and where relative paths start.
@@ -101,10 +104,17 @@ def loads(
     source = Source(filename, text)
     if values or is_template(text):
         source = render(text, values or {}, filename=filename)
-    return compile_source(source, validate=validate)
+    return compile_source(source, allow_paths=allow_paths, validate=validate)
 
 
-def load(path: str | Path, *, values: Mapping[str, Any] | None = None, validate: bool = True) -> Experiment:
+def load(
+    path: str | Path,
+    *,
+    values: Mapping[str, Any] | None = None,
+    allow_paths: Sequence[str | Path] = (),
+    validate: bool = True,
+) -> Experiment:
     """Compile the spec file at `path`."""
     path = Path(path)
-    return loads(path.read_text(encoding="utf-8"), filename=str(path), values=values, validate=validate)
+    text = path.read_text(encoding="utf-8")
+    return loads(text, filename=str(path), values=values, allow_paths=allow_paths, validate=validate)

@@ -200,9 +200,9 @@ class _Checker:
             elif isinstance(statement, ast.Include):
                 self.error(
                     QxSyntaxError(
-                        f"`include` {NOT_YET}",
+                        "`include` was not resolved before checking",
                         statement.span,
-                        hint="copy the declarations into this spec for now",
+                        hint="compile with qpurun.load/loads, which resolve includes (qpurun.includes.resolve)",
                     )
                 )
         device = _one(singles, ast.Device)

@@ -60,6 +60,13 @@ TEMPLATE_OPTIONS.add_argument(
     help="a template value (JSON, or else a string); repeatable",
 )
 TEMPLATE_OPTIONS.add_argument("--params", metavar="FILE", help="template values from a TOML or JSON file")
+TEMPLATE_OPTIONS.add_argument(
+    "--allow-path",
+    action="append",
+    default=[],
+    metavar="DIR",
+    help="let `include` read files under DIR too (by default only the spec's own directory tree); repeatable",
+)
 
 
 def template_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -80,12 +87,14 @@ def template_values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-def compile_spec(path: str, *, values: dict[str, Any] | None = None, validate: bool = True) -> Any:
+def compile_spec(
+    path: str, *, values: dict[str, Any] | None = None, allow_paths: list[str] | None = None, validate: bool = True
+) -> Any:
     """Compile one spec file for a command; warnings go to stderr."""
     from qpurun.api import loads
 
     text, name = _read_spec(path)
-    experiment = loads(text, filename=name, values=values, validate=validate)
+    experiment = loads(text, filename=name, values=values, allow_paths=allow_paths or (), validate=validate)
     for warning in experiment.warnings:
         print(warning, file=sys.stderr)
     return experiment
@@ -96,7 +105,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     report: list[dict[str, Any]] = []
     for path in args.specs:
         try:
-            experiment = compile_spec(path, values=template_values(args))
+            experiment = compile_spec(path, values=template_values(args), allow_paths=args.allow_path)
         except QxError as error:
             status = EXIT_SPEC_ERROR
             if args.json:
@@ -125,7 +134,7 @@ def _error_json(error: QxError) -> dict[str, Any]:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    experiment = compile_spec(args.spec, values=template_values(args))
+    experiment = compile_spec(args.spec, values=template_values(args), allow_paths=args.allow_path)
     output = experiment.sequence_json() if args.emit == "sequence" else json.dumps(experiment.job_params, indent=2)
     if args.output:
         try:

@@ -30,6 +30,8 @@ class Span:
     column: int
     end_line: int
     end_column: int
+    source: Source | None = field(default=None, compare=False, repr=False)
+    """The file the span is in, when it is not the spec being compiled (an included file)."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class QxError(Exception):
         super().__init__(message)
         self.message = message
         self.span = span
-        self.source = source
+        self.source = source if source is not None else (span.source if span is not None else None)
         self.hint = hint
 
     def located(self, source: Source) -> QxError:

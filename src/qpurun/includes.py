@@ -1,0 +1,149 @@
+"""`include "lib/pulses.qx"`: declarations shared between specs.
+
+An included file holds declarations only (`var`, `let`, `waveform`, `pulse`,
+and further `include`s); they take the place of the `include` line. Paths are
+relative to the including file and must stay inside the top spec's directory
+tree (or a directory allowed with `--allow-path`), so that a spec cannot read
+arbitrary files of whoever runs it. Cycles and names declared twice are
+reported at the `include` line. Spans of included statements carry their own
+file, so errors inside a library point into the library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from qpurun import ast
+from qpurun.errors import QxError, QxNameError, QxSyntaxError, Source, Span, raise_all
+from qpurun.parser import parse
+
+_DECLARATIONS = (ast.VarDecl, ast.Let, ast.WaveformDecl, ast.PulseDecl, ast.Include)
+
+
+def _with_source(node: Any, source: Source) -> Any:
+    """A copy of a syntax tree whose spans all name `source` as their file."""
+    if isinstance(node, ast.Node):
+        changes = {
+            f.name: _with_source(getattr(node, f.name), source) for f in dataclasses.fields(node) if f.name != "span"
+        }
+        span = node.span
+        if span is not None:
+            changes["span"] = Span(span.line, span.column, span.end_line, span.end_column, source)
+        return dataclasses.replace(node, **changes)
+    if isinstance(node, tuple):
+        return tuple(_with_source(item, source) for item in node)
+    return node
+
+
+def _declared_name(statement: ast.Statement) -> str | None:
+    return getattr(statement, "name", None) if isinstance(statement, _DECLARATIONS[:4]) else None
+
+
+class _Resolver:
+    def __init__(self, root: Path, allowed: Sequence[Path]) -> None:
+        self.roots = [root.resolve(), *(Path(a).resolve() for a in allowed)]
+        self.errors: list[QxError] = []
+
+    def path_for(self, include: ast.Include, directory: Path) -> Path:
+        written = Path(include.path)
+        if written.is_absolute() and not any(written.resolve().is_relative_to(r) for r in self.roots[1:]):
+            raise QxNameError(
+                f"`{include.path}` is an absolute path",
+                include.span,
+                hint="include files by a path relative to the spec, or allow a directory with --allow-path DIR",
+            )
+        resolved = (directory / written).resolve()
+        if not any(resolved.is_relative_to(root) for root in self.roots):
+            raise QxNameError(
+                f"`{include.path}` is outside the spec's directory ({self.roots[0]})",
+                include.span,
+                hint="keep libraries beside the spec, or allow a directory with --allow-path DIR",
+            )
+        return resolved
+
+    def expand(
+        self, statements: tuple[ast.Statement, ...], directory: Path, chain: tuple[Path, ...], seen: dict[str, str]
+    ) -> list[ast.Statement]:
+        result: list[ast.Statement] = []
+        for statement in statements:
+            if not isinstance(statement, ast.Include):
+                name = _declared_name(statement)
+                if name is not None:
+                    seen.setdefault(name, _where(statement))
+                result.append(statement)
+                continue
+            try:
+                result.extend(self.include(statement, directory, chain, seen))
+            except QxError as error:
+                self.errors.append(error)
+        return result
+
+    def include(
+        self, include: ast.Include, directory: Path, chain: tuple[Path, ...], seen: dict[str, str]
+    ) -> list[ast.Statement]:
+        path = self.path_for(include, directory)
+        if path in chain:
+            cycle = " -> ".join(p.name for p in (*chain[chain.index(path) :], path))
+            raise QxNameError(f"include cycle: {cycle}", include.span, hint="a library cannot include itself")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise QxNameError(f"cannot read `{include.path}`: {error.strerror or error}", include.span) from None
+        except UnicodeDecodeError:
+            raise QxNameError(f"`{include.path}` is not UTF-8 text", include.span) from None
+        source = Source(str(path), text)
+        try:
+            library = parse(text, filename=str(path))
+        except QxError as error:
+            raise error.located(source) from None
+        statements = _with_source(library.statements, source)
+        kept: list[ast.Statement] = []
+        for statement in statements:
+            if not isinstance(statement, _DECLARATIONS):
+                self.errors.append(
+                    QxSyntaxError(
+                        "an included file holds declarations only (var, let, waveform, pulse, include)",
+                        statement.span,
+                        hint=f"move this into the spec that includes `{include.path}`",
+                    )
+                )
+                continue
+            name = _declared_name(statement)
+            if name is not None and name in seen:
+                self.errors.append(
+                    QxNameError(
+                        f"`{include.path}` declares `{name}`, already declared at {seen[name]}",
+                        include.span,
+                        hint="rename one of them",
+                    )
+                )
+                continue
+            kept.append(statement)
+        return self.expand(tuple(kept), path.parent, (*chain, path), seen)
+
+
+def _where(statement: ast.Statement) -> str:
+    span = statement.span
+    if span is None:
+        return "an earlier line"
+    return f"{span.source.name}:{span.line}" if span.source is not None else f"line {span.line}"
+
+
+def resolve(spec: ast.Spec, source: Source, *, allow_paths: Sequence[str | Path] = ()) -> ast.Spec:
+    """The spec with every `include` replaced by the declarations it brings."""
+    if not any(isinstance(s, ast.Include) for s in spec.statements):
+        return spec
+    real = Path(source.name)
+    directory = real.parent if real.exists() else Path.cwd()
+    resolver = _Resolver(directory, [Path(p) for p in allow_paths])
+    top = (real.resolve(),) if real.exists() else ()
+    # Names the spec itself declares, wherever: an included twin is reported at the include.
+    declared = {n: _where(s) for s in spec.statements if (n := _declared_name(s)) is not None}
+    statements = resolver.expand(spec.statements, directory, top, declared)
+    for error in resolver.errors:
+        error.located(source)
+    raise_all(resolver.errors)
+    return dataclasses.replace(spec, statements=tuple(statements))
