@@ -17,7 +17,7 @@ import pulser
 from qpurun.checker import Checked, check
 from qpurun.errors import QxError, QxWarning, Source
 from qpurun.includes import resolve
-from qpurun.jobs import Job, expand
+from qpurun.jobs import Job, expand, split_runs
 from qpurun.lower import Lowerer, to_json
 from qpurun.parser import parse
 from qpurun.templates import is_template, render
@@ -54,7 +54,9 @@ class Experiment:
         return to_json(self.sequence)
 
 
-def compile_source(source: Source, *, allow_paths: Sequence[str | Path] = (), validate: bool = True) -> Experiment:
+def compile_source(
+    source: Source, *, allow_paths: Sequence[str | Path] = (), split: bool = False, validate: bool = True
+) -> Experiment:
     """Parse, check, lower and (by default) validate one spec."""
     try:
         spec = parse(source.text, filename=source.name)
@@ -73,6 +75,8 @@ def compile_source(source: Source, *, allow_paths: Sequence[str | Path] = (), va
         for each in error.errors:
             each.located(source)
         raise
+    if split:
+        jobs = split_runs(jobs, lowered.sequence.device.max_runs)
     experiment = Experiment(
         name=checked.name,
         sequence=lowered.sequence,
@@ -95,6 +99,7 @@ def loads(
     filename: str = "<spec>",
     values: Mapping[str, Any] | None = None,
     allow_paths: Sequence[str | Path] = (),
+    split_runs: bool = False,
     validate: bool = True,
 ) -> Experiment:
     """Compile spec text; `filename` is what errors print and where relative paths start.
@@ -104,7 +109,7 @@ def loads(
     source = Source(filename, text)
     if values or is_template(text):
         source = render(text, values or {}, filename=filename)
-    return compile_source(source, allow_paths=allow_paths, validate=validate)
+    return compile_source(source, allow_paths=allow_paths, split=split_runs, validate=validate)
 
 
 def load(
@@ -112,9 +117,16 @@ def load(
     *,
     values: Mapping[str, Any] | None = None,
     allow_paths: Sequence[str | Path] = (),
+    split_runs: bool = False,
     validate: bool = True,
 ) -> Experiment:
-    """Compile the spec file at `path`."""
+    """Compile the spec file at `path`.
+
+    `split_runs`: a job asking for more shots than the device's `max_runs`
+    becomes several jobs (`Job.origin` names the job as written).
+    """
     path = Path(path)
     text = path.read_text(encoding="utf-8")
-    return loads(text, filename=str(path), values=values, allow_paths=allow_paths, validate=validate)
+    return loads(
+        text, filename=str(path), values=values, allow_paths=allow_paths, split_runs=split_runs, validate=validate
+    )

@@ -67,6 +67,11 @@ TEMPLATE_OPTIONS.add_argument(
     metavar="DIR",
     help="let `include` read files under DIR too (by default only the spec's own directory tree); repeatable",
 )
+TEMPLATE_OPTIONS.add_argument(
+    "--split-runs",
+    action="store_true",
+    help="split a job asking for more runs than the device's max_runs into several jobs (results merge them back)",
+)
 
 
 def template_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -88,13 +93,20 @@ def template_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def compile_spec(
-    path: str, *, values: dict[str, Any] | None = None, allow_paths: list[str] | None = None, validate: bool = True
+    path: str,
+    *,
+    values: dict[str, Any] | None = None,
+    allow_paths: list[str] | None = None,
+    split_runs: bool = False,
+    validate: bool = True,
 ) -> Any:
     """Compile one spec file for a command; warnings go to stderr."""
     from qpurun.api import loads
 
     text, name = _read_spec(path)
-    experiment = loads(text, filename=name, values=values, allow_paths=allow_paths or (), validate=validate)
+    experiment = loads(
+        text, filename=name, values=values, allow_paths=allow_paths or (), split_runs=split_runs, validate=validate
+    )
     for warning in experiment.warnings:
         print(warning, file=sys.stderr)
     return experiment
@@ -105,7 +117,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     report: list[dict[str, Any]] = []
     for path in args.specs:
         try:
-            experiment = compile_spec(path, values=template_values(args), allow_paths=args.allow_path)
+            experiment = compile_spec(
+                path, values=template_values(args), allow_paths=args.allow_path, split_runs=args.split_runs
+            )
         except QxError as error:
             status = EXIT_SPEC_ERROR
             if args.json:
@@ -134,7 +148,9 @@ def _error_json(error: QxError) -> dict[str, Any]:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    experiment = compile_spec(args.spec, values=template_values(args), allow_paths=args.allow_path)
+    experiment = compile_spec(
+        args.spec, values=template_values(args), allow_paths=args.allow_path, split_runs=args.split_runs
+    )
     output = experiment.sequence_json() if args.emit == "sequence" else json.dumps(experiment.job_params, indent=2)
     if args.output:
         try:

@@ -8,6 +8,7 @@ with a value of the declared type.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable
@@ -30,6 +31,13 @@ class Job:
     variables: dict[str, Any]
     span: Span | None
     runs_span: Span | None
+    origin: int | None = None
+    """With --split-runs: the index of the job as written, which this one is a part of."""
+
+    @property
+    def written_index(self) -> int:
+        """The job's index as the spec wrote it (results merge split parts back on it)."""
+        return self.index if self.origin is None else self.origin
 
     def params(self, *, with_variables: bool) -> dict[str, Any]:
         if with_variables:
@@ -231,3 +239,21 @@ def expand(checked: Checked, constant: Constant) -> list[Job]:
                 break
     raise_all(errors)
     return jobs
+
+
+def split_runs(jobs: list[Job], max_runs: int | None) -> list[Job]:
+    """Split every job asking for more than `max_runs` shots into near-equal parts.
+
+    The parts keep the job's variables and name it as their `origin`, so that
+    results can merge their counts back into one row.
+    """
+    if not max_runs:
+        return jobs
+    result: list[Job] = []
+    for job in jobs:
+        parts = max(1, math.ceil(job.runs / max_runs))
+        base, extra = divmod(job.runs, parts)
+        for part in range(parts):
+            runs = base + (1 if part < extra else 0)
+            result.append(dataclasses.replace(job, index=len(result), runs=runs, origin=job.written_index))
+    return result
