@@ -314,8 +314,10 @@ class Delay(Node):
 
 @dataclass(frozen=True)
 class Align(Node):
+    """`at_rest` None keeps Pulser's default (which waits for the channels to be at rest)."""
+
     channels: tuple[str, ...]
-    at_rest: bool = False
+    at_rest: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -318,8 +318,8 @@ class Lowerer:
         elif isinstance(op, ast.Delay):
             seq.delay(self.duration(op.duration), op.channel, at_rest=op.at_rest)
         elif isinstance(op, ast.Align):
-            # Pulser's align waits `at_rest` by default; the keyword only states it.
-            seq.align(*op.channels)
+            # Only an explicit choice is passed on, so the JSON says what the spec says.
+            seq.align(*op.channels, **({} if op.at_rest is None else {"at_rest": op.at_rest}))
         elif isinstance(op, ast.PhaseShift):
             basis = {"basis": op.basis.value} if op.basis else {}
             seq.phase_shift(self.value(op.phase), *op.qubits, **basis)

@@ -46,7 +46,9 @@ class _Newlines:
             yield token
             previous = token
         if previous is not None and previous.type != "_NL":
-            yield Token.new_borrow_pos("_NL", "\n", previous)
+            # Empty text marks the newline that ends the file, so that an error
+            # on it is reported as the end of the file (an unclosed block).
+            yield Token.new_borrow_pos("_NL", "", previous)
 
 
 @functools.cache
@@ -97,6 +99,7 @@ _TERMINAL_WORDS = {
     "PROTOCOL": "a protocol (`min-delay`, `no-delay` or `wait-for-all`)",
     "BASIS": "a basis (`ground-rydberg`, `digital` or `XY`)",
     "AT_REST": "`at_rest`",
+    "NOT_AT_REST": "`not_at_rest`",
     "AUTO_LAYOUT": "`auto_layout`",
     "CORRECT_PHASE_DRIFT": "`correct_phase_drift`",
     "LPAR": "`(`",
@@ -233,7 +236,10 @@ def _translate(error: UnexpectedInput, source: Source) -> QxSyntaxError:
             source,
             hint=hint,
         )
-    if isinstance(error, UnexpectedEOF) or (isinstance(error, UnexpectedToken) and error.token.type == "$END"):
+    if isinstance(error, UnexpectedEOF) or (
+        isinstance(error, UnexpectedToken)
+        and (error.token.type == "$END" or (error.token.type == "_NL" and error.token.value == ""))
+    ):
         last = len(source.text.splitlines()) or 1
         open_block = _unclosed(source, last)
         if open_block is not None:

@@ -267,7 +267,8 @@ def _operation(op: ast.Operation) -> str:
     if isinstance(op, ast.Delay):
         return f"delay {expression(op.duration)} on {op.channel}" + (" at_rest" if op.at_rest else "")
     if isinstance(op, ast.Align):
-        return f"align {_names(op.channels)}" + (" at_rest" if op.at_rest else "")
+        rest = {None: "", True: " at_rest", False: " not_at_rest"}[op.at_rest]
+        return f"align {_names(op.channels)}{rest}"
     if isinstance(op, ast.PhaseShift):
         basis = f" basis {op.basis.value}" if op.basis else ""
         return f"phase_shift {expression(op.phase)} on {_names(op.qubits)}{basis}"

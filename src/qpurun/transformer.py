@@ -172,7 +172,8 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Delay(c[0], str(c[1]), at_rest=c[2] is not None, span=_span(meta))
 
     def align(self, meta: Meta, c: list[Any]) -> ast.Align:
-        return ast.Align(tuple(str(t) for t in c[:-1]), at_rest=c[-1] is not None, span=_span(meta))
+        at_rest = None if c[-1] is None else c[-1].type == "AT_REST"
+        return ast.Align(tuple(str(t) for t in c[:-1]), at_rest=at_rest, span=_span(meta))
 
     def phase_shift(self, meta: Meta, c: list[Any]) -> ast.PhaseShift:
         basis = None if c[-1] is None else ast.Basis(str(c[-1]))
