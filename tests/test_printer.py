@@ -98,3 +98,10 @@ def test_fmt_does_not_import_pulser(tmp_path: Path) -> None:
         "assert 'pulser' not in sys.modules, 'fmt imported pulser'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_comments_inside_a_multi_line_statement_stay_with_it() -> None:
+    text = "pulse p = pulse(amplitude = w,  # the drive\n                detuning = 0)   # resonant\nlet after = 1\n"
+    assert format_text(text) == (
+        "pulse p = pulse(amplitude = w, detuning = 0)  # the drive  # resonant\nlet after = 1\n"
+    )

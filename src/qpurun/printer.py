@@ -129,18 +129,21 @@ class _Printer:
             self.lines.append(INDENT * depth + self.comments[self.next].text)
             self.next += 1
 
-    def trailing(self, line: int | None) -> str:
-        """The comment at the end of source line `line`, if any, as a suffix."""
-        if line is None or self.next >= len(self.comments) or self.comments[self.next].line != line:
+    def trailing(self, line: int | None, last: int | None = None) -> str:
+        """Comments written on source lines `line`..`last` (a statement that spanned
+        several lines, now printed on one), as a suffix."""
+        if line is None:
             return ""
-        comment = self.comments[self.next]
-        self.next += 1
-        return "  " + comment.text
+        found = []
+        while self.next < len(self.comments) and line <= self.comments[self.next].line <= (last or line):
+            found.append(self.comments[self.next].text)
+            self.next += 1
+        return "".join("  " + text for text in found)
 
     def emit(self, text: str, node: ast.Node | None, depth: int) -> None:
         span = node.span if node is not None else None
         self.leading(span.line if span else -1, depth)
-        self.lines.append(INDENT * depth + text + self.trailing(span.end_line if span else None))
+        self.lines.append(INDENT * depth + text + (self.trailing(span.line, span.end_line) if span else ""))
 
     def block(self, header: str, node: ast.Node, items: Sequence[Item], depth: int) -> None:
         span = node.span
