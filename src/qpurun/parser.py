@@ -238,7 +238,14 @@ def _translate(error: UnexpectedInput, source: Source) -> QxSyntaxError:
         )
     if isinstance(error, UnexpectedEOF) or (
         isinstance(error, UnexpectedToken)
-        and (error.token.type == "$END" or (error.token.type == "_NL" and error.token.value == ""))
+        and (
+            error.token.type == "$END"
+            or (
+                error.token.type == "_NL"
+                and error.token.value == ""
+                and _unclosed(source, len(source.text.splitlines())) is not None
+            )
+        )
     ):
         last = len(source.text.splitlines()) or 1
         open_block = _unclosed(source, last)
