@@ -1,0 +1,55 @@
+"""The syntax tree: positions on every node, and no parser or Pulser inside it."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from qpurun import ast
+from qpurun.parser import parse
+from qpurun.templates import is_template, render
+
+
+def _nodes(node: object) -> Iterator[ast.Node]:
+    if isinstance(node, ast.Node):
+        yield node
+        for field in dataclasses.fields(node):
+            yield from _nodes(getattr(node, field.name))
+    elif isinstance(node, tuple | list):
+        for item in node:
+            yield from _nodes(item)
+
+
+def test_every_node_has_a_span(spec_path: Path) -> None:
+    text = spec_path.read_text()
+    if is_template(text):
+        text = render(text, {}).text
+    nodes = list(_nodes(parse(text)))
+    assert len(nodes) > 20
+    missing = [type(n).__name__ for n in nodes if n.span is None]
+    assert missing == []
+    for node in nodes:
+        assert node.span is not None
+        assert (node.span.line, node.span.column) <= (node.span.end_line, node.span.end_column)
+
+
+def test_trees_compare_without_positions() -> None:
+    assert parse("let x = 1\n") == parse("\n\n   let   x =    1  # moved\n")
+    assert parse("let x = 1\n") != parse("let x = 2\n")
+
+
+def test_ast_imports_neither_lark_nor_pulser() -> None:
+    code = "import sys, qpurun.ast\nassert not {'lark', 'pulser'} & {m.split('.')[0] for m in sys.modules}"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_help_does_not_import_pulser() -> None:
+    code = (
+        "import sys\nfrom qpurun.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+        "assert 'pulser' not in sys.modules, 'qpurun --help imported pulser'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
