@@ -248,7 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Commands defined beside their stage (the runner's live in qpurun.run)."""
-    registrations: list[Callable[[Any], None]] = []
+    from qpurun.run.commands import register as register_run_commands
+
+    registrations: list[Callable[[Any], None]] = [register_run_commands]
     return registrations
 
 

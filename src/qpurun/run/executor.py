@@ -1,0 +1,363 @@
+"""Jobs run in worker processes; a dispatcher thread hands them out one at a time.
+
+Why this shape:
+
+- Each worker is a long-lived process that imports Pulser once. On Linux they
+  are forked from a `forkserver` that has already imported pulser-simulation
+  (`qpurun.run.worker`), so a new worker costs milliseconds, not an import.
+  BLAS/OpenMP are held to one thread per worker, so N workers use N cores.
+- A worker holds one job at a time. The dispatcher knows which job each one
+  runs, so a worker that dies (segfault, out of memory, SIGKILL) costs that
+  job alone: it is committed ERROR with the reason, a fresh worker takes its
+  place, and the others go on. (A `ProcessPoolExecutor` breaks the whole
+  pool and cannot say which job killed it.)
+- The worker commits the job's result to the store itself, in one
+  transaction, the moment the job ends; the dispatcher only claims jobs and
+  keeps count. If the runner is killed, an orphaned worker still commits the
+  job it was running, then exits at the closed pipe.
+- Ctrl-C / `stop()`: workers ignore SIGINT; the dispatcher terminates them
+  and returns their jobs to PENDING, so `qpurun resume` continues.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from qpurun.run import store as store_module
+from qpurun.run.store import Store, StoreError
+
+
+class ExecutorError(Exception):
+    """The workers cannot run at all (they fail to start); no job is blamed."""
+
+
+DEFAULT_EMULATOR = "qpurun.run.emulator:run_job"
+_POLL = 0.2
+
+# Set in each worker before numpy loads: one BLAS/OpenMP thread per worker.
+SINGLE_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+}
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _context() -> Any:
+    """forkserver where available (workers forked from a process that imported Pulser), else spawn."""
+    if sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["qpurun.run._threads", "qpurun.run.worker"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def prestart() -> None:
+    """Start the forkserver now, so that it imports Pulser while the caller does other work."""
+    context = _context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+def _worker_main(connection: Any, store_path: str, timeout: float, emulator: str) -> None:
+    """The worker process's entry point (kept light: it names the module that imports Pulser)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.update(SINGLE_THREAD_ENV)
+    from qpurun.run.worker import serve
+
+    serve(connection, store_path, timeout, emulator)
+
+
+def describe_exit(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "it stopped answering"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"it was killed by {name}{hint}"
+    return f"it exited with code {exitcode}"
+
+
+@dataclass
+class _Worker:
+    process: Any
+    connection: Any
+    task: tuple[str, int, str] | None = None
+    ready: bool = False
+
+
+@dataclass
+class _Batch:
+    token: str
+    open: bool
+    outstanding: set[int] = field(default_factory=set)
+
+
+class Executor:
+    """Runs queued jobs of one or more batches on `workers` processes."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        workers: int | None = None,
+        emulator: str = DEFAULT_EMULATOR,
+        on_job_end: Callable[[str, int, str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.workers = workers if workers is not None else default_workers()
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, not {self.workers}")
+        self.emulator = emulator
+        self.on_job_end = on_job_end
+        self.failure: Exception | None = None
+        self._queue: collections.deque[tuple[str, int]] = collections.deque()
+        self._batches: dict[str, _Batch] = {}
+        self._pool: list[_Worker] = []
+        self._condition = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._context: Any = None
+
+    # ---- the caller's side
+
+    def add(self, batch_id: str, token: str, indices: list[int], *, open: bool) -> None:
+        """Queue jobs of a batch this process holds the runner token of."""
+        with self._condition:
+            batch = self._batches.setdefault(batch_id, _Batch(token, open))
+            batch.open = open
+            batch.outstanding.update(indices)
+            self._queue.extend((batch_id, i) for i in indices)
+            self._condition.notify_all()
+        self._ensure_thread()
+
+    def closed(self, batch_id: str) -> None:
+        with self._condition:
+            if batch_id in self._batches:
+                self._batches[batch_id].open = False
+            self._condition.notify_all()
+        self._ensure_thread()
+
+    def holds(self, batch_id: str) -> bool:
+        with self._condition:
+            return batch_id in self._batches
+
+    def wait(self, batch_id: str, timeout: float | None = None) -> bool:
+        """Block until the batch has no outstanding job (or the executor failed); False on timeout."""
+
+        def finished() -> bool:
+            batch = self._batches.get(batch_id)
+            return batch is None or not batch.outstanding or self.failure is not None or self._thread is None
+
+        with self._condition:
+            done = self._condition.wait_for(finished, timeout=timeout)
+        if self.failure is not None:
+            raise self.failure
+        return bool(done)
+
+    def stop(self) -> None:
+        """Stop now: terminate the workers; running jobs go back to PENDING."""
+        self._stop.set()
+        with self._condition:
+            self._condition.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    # ---- the dispatcher thread
+
+    def _ensure_thread(self) -> None:
+        with self._condition:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            # Not a daemon: a script that submits and returns still gets its batch finished.
+            self._thread = threading.Thread(target=self._run, name="qpurun-dispatcher", daemon=False)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except (StoreError, ExecutorError) as error:
+            self.failure = error
+        except BaseException as error:  # pragma: no cover - a bug of ours; keep the store consistent
+            self.failure = ExecutorError(f"the dispatcher failed: {type(error).__name__}: {error}")
+        finally:
+            try:
+                self._shutdown()
+            except StoreError as error:
+                self.failure = self.failure or error
+            with self._condition:
+                self._thread = None
+                restart = bool(self._queue) and not self._stop.is_set() and self.failure is None
+                self._condition.notify_all()
+            if restart:  # jobs were added while this thread was winding down
+                self._ensure_thread()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._fill()
+            busy = [w for w in self._pool if w.task is not None]
+            if not busy:
+                with self._condition:
+                    if self._queue:
+                        continue
+                    self._retire_finished()
+                    # Idle: the thread ends (an open batch keeps its runner token; `add` starts a new thread).
+                    return
+            waitables = [w.connection for w in busy] + [w.process.sentinel for w in self._pool]
+            ready = set(multiprocessing.connection.wait(waitables, timeout=_POLL))
+            for worker in list(self._pool):
+                if worker.connection in ready or worker.process.sentinel in ready:
+                    self._service(worker)
+
+    def _next_task(self) -> tuple[str, int, str] | None:
+        while True:
+            with self._condition:
+                if not self._queue:
+                    return None
+                batch_id, index = self._queue.popleft()
+            claim = self.store.claim(batch_id, index)
+            if claim is not None:
+                return batch_id, index, claim
+            self._ended(batch_id, index, "SKIPPED")
+
+    def _fill(self) -> None:
+        for worker in self._pool:
+            if worker.task is None and not self._stop.is_set():
+                task = self._next_task()
+                if task is None:
+                    return
+                self._send(worker, task)
+        while len(self._pool) < self.workers and not self._stop.is_set():
+            task = self._next_task()
+            if task is None:
+                return
+            worker = self._spawn()
+            self._send(worker, task)
+
+    def _send(self, worker: _Worker, task: tuple[str, int, str]) -> None:
+        worker.task = task
+        with contextlib.suppress(OSError):  # it died; its sentinel says so on the next turn
+            worker.connection.send(task)
+
+    def _spawn(self) -> _Worker:
+        if self._context is None:
+            self._context = _context()
+        ours, theirs = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_worker_main,
+            args=(theirs, str(self.store.path), self.store.timeout, self.emulator),
+            name="qpurun-worker",
+            daemon=True,
+        )
+        process.start()
+        theirs.close()
+        worker = _Worker(process, ours)
+        self._pool.append(worker)
+        return worker
+
+    def _service(self, worker: _Worker) -> None:
+        message: Any = None
+        try:
+            if worker.connection.poll():
+                message = worker.connection.recv()
+        except (EOFError, OSError):
+            message = None
+        if message is not None:
+            kind = message[0]
+            if kind == "ready":
+                worker.ready = True
+            elif kind == "done":
+                _, batch_id, index, _claim, status = message
+                worker.task = None
+                self._ended(batch_id, index, status)
+            elif kind == "store-error":
+                worker.task = None
+                raise getattr(store_module, message[1], StoreError)(message[2])
+            return
+        if worker.process.is_alive():
+            return
+        self._pool.remove(worker)
+        worker.process.join(timeout=1)
+        with_task = worker.task
+        if not worker.ready:
+            if with_task is not None:
+                self.store.unclaim(*with_task)
+            raise ExecutorError(
+                f"a worker process failed to start: {describe_exit(worker.process.exitcode)}; "
+                "hint: a script that uses LocalConnection must guard its code with `if __name__ == '__main__':` "
+                "(multiprocessing imports the main module in each worker)"
+            )
+        if with_task is not None:
+            batch_id, index, claim = with_task
+            reason = f"the worker process died while running this job: {describe_exit(worker.process.exitcode)}"
+            self.store.finish(batch_id, index, claim, error=reason)
+            self._ended(batch_id, index, "ERROR")
+
+    def _ended(self, batch_id: str, index: int, status: str) -> None:
+        with self._condition:
+            batch = self._batches.get(batch_id)
+            if batch is not None:
+                batch.outstanding.discard(index)
+            self._condition.notify_all()
+        if self.on_job_end is not None and status != "SKIPPED":
+            self.on_job_end(batch_id, index, status)
+
+    def _retire_finished(self) -> None:
+        """Batches with nothing outstanding and closed: give up the runner token (lock held)."""
+        for batch_id, batch in list(self._batches.items()):
+            if not batch.outstanding and not batch.open:
+                self.store.release(batch_id, batch.token)
+                del self._batches[batch_id]
+
+    def _shutdown(self) -> None:
+        for worker in self._pool:
+            if worker.task is None:
+                with contextlib.suppress(OSError):
+                    worker.connection.send(None)
+            else:
+                worker.process.terminate()
+        for worker in self._pool:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():  # pragma: no cover
+                worker.process.kill()
+                worker.process.join()
+            worker.connection.close()
+        self._pool.clear()
+        with self._condition:
+            if self._stop.is_set() or self.failure is not None:
+                self._queue.clear()
+                batches = list(self._batches.items())
+                self._batches.clear()
+            else:
+                self._retire_finished()
+                batches = []
+        for batch_id, batch in batches:
+            # If the store cannot be written (disk full), `resume` finds the dead runner and takes over.
+            with contextlib.suppress(StoreError):
+                self.store.release(batch_id, batch.token)
