@@ -18,7 +18,7 @@ from qpurun.checker import Checked, check
 from qpurun.errors import QxError, QxWarning, Source
 from qpurun.includes import resolve
 from qpurun.jobs import Job, expand, split_runs
-from qpurun.lower import Lowerer, to_json
+from qpurun.lower import Lowerer, RemoteDevices, to_json
 from qpurun.parser import parse
 from qpurun.templates import is_template, render
 
@@ -55,7 +55,12 @@ class Experiment:
 
 
 def compile_source(
-    source: Source, *, allow_paths: Sequence[str | Path] = (), split: bool = False, validate: bool = True
+    source: Source,
+    *,
+    allow_paths: Sequence[str | Path] = (),
+    split: bool = False,
+    remote_devices: RemoteDevices | None = None,
+    validate: bool = True,
 ) -> Experiment:
     """Parse, check, lower and (by default) validate one spec."""
     try:
@@ -66,7 +71,7 @@ def compile_source(
         raise
     spec = resolve(spec, source, allow_paths=allow_paths)
     checked = check(spec, source)
-    lowerer = Lowerer(checked)
+    lowerer = Lowerer(checked, remote_devices=remote_devices)
     lowered = lowerer.lower()
     try:
         jobs = expand(checked, lowerer.constant)
@@ -100,6 +105,7 @@ def loads(
     values: Mapping[str, Any] | None = None,
     allow_paths: Sequence[str | Path] = (),
     split_runs: bool = False,
+    remote_devices: RemoteDevices | None = None,
     validate: bool = True,
 ) -> Experiment:
     """Compile spec text; `filename` is what errors print and where relative paths start.
@@ -109,7 +115,9 @@ def loads(
     source = Source(filename, text)
     if values or is_template(text):
         source = render(text, values or {}, filename=filename)
-    return compile_source(source, allow_paths=allow_paths, split=split_runs, validate=validate)
+    return compile_source(
+        source, allow_paths=allow_paths, split=split_runs, remote_devices=remote_devices, validate=validate
+    )
 
 
 def load(
@@ -118,15 +126,25 @@ def load(
     values: Mapping[str, Any] | None = None,
     allow_paths: Sequence[str | Path] = (),
     split_runs: bool = False,
+    remote_devices: RemoteDevices | None = None,
     validate: bool = True,
 ) -> Experiment:
     """Compile the spec file at `path`.
 
     `split_runs`: a job asking for more shots than the device's `max_runs`
     becomes several jobs (`Job.origin` names the job as written).
+    `remote_devices`: where `device remote "NAME"` is looked up, e.g. a
+    connection's `fetch_available_devices` (default: Pulser's real devices,
+    which the embedded local connection offers).
     """
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     return loads(
-        text, filename=str(path), values=values, allow_paths=allow_paths, split_runs=split_runs, validate=validate
+        text,
+        filename=str(path),
+        values=values,
+        allow_paths=allow_paths,
+        split_runs=split_runs,
+        remote_devices=remote_devices,
+        validate=validate,
     )

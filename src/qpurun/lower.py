@@ -46,6 +46,9 @@ from qpurun.errors import QxDeviceError, QxError, QxNameError, QxTypeError, QxUn
 from qpurun.functions import EOM, SETPOINT, SIGNATURES, Signature, bind
 from qpurun.units import UNIT_DIMENSION, UNIT_SCALE, Dimension
 
+RemoteDevices = Callable[[], Mapping[str, BaseDevice]]
+"""Where `device remote "NAME"` looks: a connection's `fetch_available_devices`."""
+
 Protocols = Literal["min-delay", "no-delay", "wait-for-all"]
 
 # Exceptions Pulser raises for a request it refuses. Anything else is a bug of ours.
@@ -116,14 +119,22 @@ class Lowerer:
     one job, and a failure names the exact statement.
     """
 
-    def __init__(self, checked: Checked, *, bindings: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        checked: Checked,
+        *,
+        bindings: Mapping[str, Any] | None = None,
+        device: BaseDevice | None = None,
+        remote_devices: RemoteDevices | None = None,
+    ) -> None:
         self.checked = checked
         self.source = checked.source
         self.bindings = bindings
         self.values: dict[str, Any] = {}
         self.variables: dict[str, Any] = {}
         self.warnings: list[QxWarning] = []
-        self.device: BaseDevice = self.load_device(checked.device)
+        self.remote_devices = remote_devices
+        self.device: BaseDevice = device if device is not None else self.load_device(checked.device)
         self.layout: RegisterLayout | None = None
         self.sequence: pulser.Sequence[Any] | None = None
 
@@ -150,12 +161,17 @@ class Lowerer:
 
     def load_device(self, statement: ast.Device) -> BaseDevice:
         if statement.remote:
-            raise QxNameError(
-                "`device remote` needs a connection and is not supported yet",
-                statement.span,
-                self.source,
-                hint="name a pulser.devices device or a device JSON file",
-            )
+            # The connection's own specs: what the QPU is calibrated to today.
+            with self.at(statement):
+                available = dict(self.remote_devices() if self.remote_devices else real_devices())
+            if statement.name not in available:
+                raise QxNameError(
+                    f"the connection offers no device `{statement.name}`",
+                    statement.span,
+                    self.source,
+                    hint="available: " + (", ".join(sorted(available)) or "none"),
+                )
+            return available[statement.name]
         if statement.is_file:
             path = Path(self.source.name).parent / statement.name
             with self.at(statement):
@@ -599,9 +615,20 @@ def whole_ns(value: Any, span: Span | None) -> Any:
     return rounded.astype(int)
 
 
-def lower(checked: Checked, *, bindings: Mapping[str, Any] | None = None) -> Lowered:
-    """Build the Pulser sequence of a checked spec (parametrized unless `bindings`)."""
-    return Lowerer(checked, bindings=bindings).lower()
+def lower(checked: Checked, *, bindings: Mapping[str, Any] | None = None, device: BaseDevice | None = None) -> Lowered:
+    """Build the Pulser sequence of a checked spec (parametrized unless `bindings`).
+
+    Pass the `device` already loaded for this spec to skip loading it again.
+    """
+    return Lowerer(checked, bindings=bindings, device=device).lower()
+
+
+def real_devices() -> dict[str, BaseDevice]:
+    """Pulser's real devices by name: what the embedded local connection offers."""
+    from pulser.devices import Device
+
+    found = (getattr(pulser.devices, n) for n in dir(pulser.devices))
+    return {d.name: d for d in found if isinstance(d, Device)}
 
 
 def to_json(sequence: pulser.Sequence[Any]) -> str:
