@@ -1,0 +1,18 @@
+"""An emulator that fails on purpose for some jobs: `LocalConnection(emulator="run.faulty:run_job")`."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Mapping
+from typing import Any
+
+from qpurun.run.emulator import run_job as emulate
+
+
+def run_job(sequence: Any, variables: Mapping[str, Any], runs: int, noise: Mapping[str, Any]) -> Any:
+    if variables.get("t") == 300:
+        raise RuntimeError("the emulator broke on purpose (t = 300)")
+    if variables.get("t") == 500:
+        os.kill(os.getpid(), signal.SIGKILL)  # the worker dies mid-job
+    return emulate(sequence, variables, runs, noise)
