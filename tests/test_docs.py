@@ -134,3 +134,29 @@ def test_pulser_equivalent_builds_the_same(spec: Block, script: Block) -> None:
         built = experiment.sequence.build(**job.get("variables", {}))
         reference = reference_sequence.build(**expected.get("variables", {}))
         assert_close(json.loads(built.to_abstract_repr()), json.loads(reference.to_abstract_repr()))
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+OWN_PAGES = ("language.md", "tutorial.md", "decisions.md")
+
+
+def _anchors(text: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    text = FENCE.sub("", text)
+    headings = re.findall(r"^#{1,6}\s+(.+?)\s*$", text, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("page", OWN_PAGES)
+def test_links_between_the_pages_resolve(page: str) -> None:
+    """A link to another page or a section of one points at something that exists."""
+    for target in LINK.findall((DOCS / page).read_text(encoding="utf-8")):
+        if "://" in target:
+            continue
+        name, _, anchor = target.partition("#")
+        linked = DOCS / (name or page)
+        if name and name not in OWN_PAGES and not linked.exists():
+            continue  # a page another part of the project writes (running.md)
+        assert linked.exists(), f"{page}: broken link {target}"
+        if anchor:
+            assert anchor in _anchors(linked.read_text(encoding="utf-8")), f"{page}: no section for {target}"
