@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from qpurun.errors import QxError
+from qpurun.errors import QxError, Source
 
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
@@ -189,6 +189,40 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from qpurun.importer import import_text
+
+    text, _ = _read_spec(args.sequence)
+    jobs = None
+    if args.jobs:
+        jobs_text, _ = _read_spec(args.jobs)
+        try:
+            jobs = json.loads(jobs_text)
+        except json.JSONDecodeError as error:
+            raise UsageProblem(f"{args.jobs} is not JSON: {error}") from None
+        if not isinstance(jobs, list):
+            raise UsageProblem(f'{args.jobs} must hold a list of jobs: [{{"runs": N, "variables": {{...}}}}]')
+    side_files: dict[str, str] | None = {} if args.output else None
+    name = Path(args.output).stem if args.output else None
+    try:
+        spec = import_text(text, jobs=jobs, name=name, runs=args.runs, side_files=side_files)
+    except QxError as error:
+        error.source = Source(args.sequence, text)  # name the JSON file in the message
+        raise
+    if not args.output:
+        print(spec, end="")
+        return EXIT_OK
+    output = Path(args.output)
+    try:
+        for file_name, content in (side_files or {}).items():
+            (output.parent / file_name).write_text(content, encoding="utf-8")
+            print(f"wrote {output.parent / file_name}", file=sys.stderr)
+        output.write_text(spec, encoding="utf-8")
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot write {args.output}: {error.strerror or error}") from None
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qpurun",
@@ -240,6 +274,20 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("files", nargs="+", metavar="FILE", help="a .qx file")
     fmt.add_argument("--check", action="store_true", help="exit 1 if a file would change; write nothing")
     fmt.set_defaults(handler=cmd_fmt)
+
+    import_ = commands.add_parser(
+        "import",
+        help="write the .qx spec of a Pulser sequence (abstract-representation JSON)",
+        description="Write the .qx spec of a Pulser sequence, parametrized or not, with its job list if given. "
+        "A device that is not a pulser.devices device is written as a JSON file beside OUT.qx.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    import_.add_argument("sequence", metavar="SEQ.json", help="the sequence, as Sequence.to_abstract_repr() writes it")
+    import_.add_argument("--jobs", metavar="JOBS.json", help='the job list: [{"runs": N, "variables": {...}}, ...]')
+    import_.add_argument("--runs", type=int, help="shots per job when no job list is given (default: 100)")
+    import_.add_argument("-o", "--output", metavar="OUT.qx", help="write the spec (and any device file) here")
+    import_.set_defaults(handler=cmd_import)
 
     for register in _extra_commands():
         register(commands)
