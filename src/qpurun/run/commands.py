@@ -29,6 +29,7 @@ from qpurun.cli import (
     compile_spec,
 )
 from qpurun.run import output
+from qpurun.run.executor import ExecutorError
 from qpurun.run.store import Batch, JobRow, Store, StoreError, batch_status
 
 RUN_EPILOG = (
@@ -147,6 +148,12 @@ def _follow(connection: Any, batch_id: str, *, show: bool, label: str) -> None:
             progress.update(counts.get("DONE", 0) + counts.get("ERROR", 0), counts.get("ERROR", 0))
             if finished:
                 break
+    except (StoreError, ExecutorError) as error:
+        progress.finish()
+        connection.stop()
+        raise EnvironmentProblem(
+            f"{error}\n  the batch is {batch_id}: `qpurun resume {batch_id}` continues it"
+        ) from None
     except KeyboardInterrupt:
         progress.finish()
         connection.stop()
@@ -159,11 +166,6 @@ def _follow(connection: Any, batch_id: str, *, show: bool, label: str) -> None:
         raise
     finally:
         progress.finish()
-    if connection.failure is not None:
-        connection.stop()
-        raise EnvironmentProblem(
-            f"{connection.failure}\n  the batch is {batch_id}: `qpurun resume {batch_id}` continues it"
-        )
 
 
 def _finish(store: Store, batch: Batch, *, as_json: bool, out_dir: Path | None) -> int:

@@ -195,6 +195,7 @@ class Executor:
             if self._thread is not None and self._thread.is_alive():
                 return
             self._stop.clear()
+            self.failure = None
             # Not a daemon: a script that submits and returns still gets its batch finished.
             self._thread = threading.Thread(target=self._run, name="qpurun-dispatcher", daemon=False)
             self._thread.start()
