@@ -40,7 +40,7 @@ from pulser.waveforms import (
 )
 
 import qpurun
-from conftest import assert_close
+from conftest import REFERENCES, assert_close, load_reference
 from qpurun.cli import main
 from qpurun.importer import QxImportError, import_sequence, import_text
 
@@ -379,6 +379,15 @@ def register_2d() -> tuple[Sequence, Jobs]:
     return seq, None
 
 
+def register_shape(factory: Callable[..., Register], *sizes: int, spacing: float) -> Case:
+    def build() -> tuple[Sequence, Jobs]:
+        seq = mock(factory(*sizes, spacing=spacing, prefix="q"))
+        seq.add(Pulse.ConstantPulse(100, 1.0, 0, 0), "ryd")
+        return seq, None
+
+    return build
+
+
 def register_3d() -> tuple[Sequence, Jobs]:
     seq = mock(Register3D({"a": (0, 0, 0), "b": (6, 0, 0), "c": (0, 0, 6)}))
     seq.add(Pulse.ConstantPulse(100, 1.0, 0, 0), "ryd")
@@ -574,6 +583,10 @@ CASES = [
     _case(xy_magnetic_field),
     _case(xy_slm_mask),
     _case(register_2d),
+    _case(register_shape(Register.square, 3, spacing=5), "register_square"),
+    _case(register_shape(Register.rectangle, 2, 3, spacing=6.5), "register_rectangle"),
+    _case(register_shape(Register.triangular_lattice, 2, 4, spacing=5), "register_triangular"),
+    _case(register_shape(Register.hexagon, 1, spacing=7), "register_hexagon"),
     _case(register_3d),
     _case(triangular_layout),
     _case(square_layout),
@@ -615,6 +628,17 @@ def test_import_compiles_to_the_same_sequence(build: Case, tmp_path: Path) -> No
     assert qpurun.printer.format_text(text) == text
 
 
+REFERENCE_SCRIPTS = sorted(REFERENCES.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", REFERENCE_SCRIPTS, ids=[p.stem for p in REFERENCE_SCRIPTS])
+def test_reference_scripts_round_trip(path: Path, tmp_path: Path) -> None:
+    """The hand-written Pulser scripts the examples are checked against come back too."""
+    seq, jobs = load_reference(path.stem).build()
+    _, experiment = _round_trip(seq, jobs, tmp_path)
+    assert_close(json.loads(experiment.sequence.to_abstract_repr()), json.loads(seq.to_abstract_repr()))
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="compiler bug: Experiment.job_params leaves out `variables` (and so the qubits' placement) "
@@ -638,6 +662,11 @@ def test_import_is_readable() -> None:
     text = import_text(seq.to_abstract_repr())
     assert text.count("blackman(") == 1
     assert "waveform w1 = blackman(200 ns, area = pi / 2)" in text
+
+    seq, _ = register_shape(Register.hexagon, 1, spacing=7)()
+    assert "register hexagon(1, spacing = 7 um)" in import_text(seq.to_abstract_repr())
+    seq, _ = register_shape(Register.rectangle, 2, 3, spacing=6.5)()
+    assert "register rectangle(2, 3, spacing = 6.5 um)" in import_text(seq.to_abstract_repr())
 
     seq, _ = triangular_layout()
     assert "layout triangular(61, spacing = 5 um)" in import_text(seq.to_abstract_repr())

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,6 +198,46 @@ def _duration(waveform: dict[str, Any]) -> Any:
     return None
 
 
+def _register_shape(register: list[dict[str, Any]]) -> ast.RegisterShape | None:
+    """`register square(3, spacing = 5 um)` when Pulser's generator (with ids q0, q1, ...) gives exactly this."""
+    import pulser
+
+    count = len(register)
+    if count < 2 or "z" in register[0] or [q["name"] for q in register] != [f"q{i}" for i in range(count)]:
+        return None
+    points = np.array([[q["x"], q["y"]] for q in register], dtype=float)
+    gaps = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=-1)
+    spacing = round(float(gaps[~np.eye(count, dtype=bool)].min()), 9)
+    if spacing <= 0:
+        return None
+    candidates: list[tuple[str, tuple[int, ...]]] = []
+    side = math.isqrt(count)
+    if side * side == count:
+        candidates.append(("square", (side,)))
+    pairs = [(rows, count // rows) for rows in range(1, count + 1) if count % rows == 0]
+    candidates += [("rectangle", pair) for pair in pairs]
+    candidates += [("triangular", pair) for pair in pairs]
+    layers = next((n for n in range(1, 20) if 1 + 3 * n * (n + 1) == count), None)
+    if layers is not None:
+        candidates.append(("hexagon", (layers,)))
+    factories: dict[str, Callable[..., Any]] = {
+        "square": pulser.Register.square,
+        "rectangle": pulser.Register.rectangle,
+        "triangular": pulser.Register.triangular_lattice,
+        "hexagon": pulser.Register.hexagon,
+    }
+    written: int | float = int(spacing) if spacing.is_integer() else spacing
+    for shape, sizes in candidates:
+        made = factories[shape](*sizes, spacing=written, prefix="q")
+        coordinates = np.array([made.qubits[f"q{i}"].as_array() for i in range(count)], dtype=float)
+        if coordinates.shape == points.shape and np.allclose(coordinates, points, rtol=0, atol=1e-9):
+            arguments = tuple(ast.Argument(None, ast.Number(n)) for n in sizes)
+            return ast.RegisterShape(
+                shape, (*arguments, ast.Argument("spacing", ast.Quantity(ast.Number(written), ast.Unit.UM)))
+            )
+    return None
+
+
 # ---- the importer ----------------------------------------------------------------------
 
 
@@ -363,7 +403,8 @@ class _Importer:
             )
         else:
             statements.append(
-                ast.RegisterEntries(
+                _register_shape(register)
+                or ast.RegisterEntries(
                     tuple(
                         ast.CoordinateEntry(q, ast.Point(tuple(_coordinate(c) for c in coords)), ast.Unit.UM)
                         for q, coords in self.register_coordinates.items()
