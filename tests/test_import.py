@@ -433,6 +433,26 @@ def calibrated_layout() -> tuple[Sequence, Jobs]:
     return seq, None
 
 
+RING = RegisterLayout([(0, 0), (8, 0), (0, 8), (8, 8)], slug="ring")
+
+
+def calibrated_layout_by_name() -> tuple[Sequence, Jobs]:
+    # The device (written beside the spec) has the layout among its calibrated ones.
+    device = dataclasses.replace(AnalogDevice, name="CalibratedDevice", pre_calibrated_layouts=(RING,))
+    seq = Sequence(RING.define_register(0, 3), device)
+    seq.declare_channel("ryd", "rydberg_global")
+    seq.add(Pulse.ConstantPulse(100, 1.0, 0, 0), "ryd")
+    return seq, None
+
+
+def named_layout_file() -> tuple[Sequence, Jobs]:
+    # A layout with its own name is written to a layout file beside the spec.
+    seq = Sequence(RING.define_register(0, 3), MockDevice)
+    seq.declare_channel("ryd", "rydberg_global")
+    seq.add(Pulse.ConstantPulse(100, 1.0, 0, 0), "ryd")
+    return seq, None
+
+
 def mappable_register() -> tuple[Sequence, Jobs]:
     register = TriangularLatticeLayout(20, 5).make_mappable_register(3)
     seq = Sequence(register, MockDevice)
@@ -593,6 +613,8 @@ CASES = [
     _case(rectangular_layout),
     _case(traps_layout),
     _case(calibrated_layout),
+    _case(calibrated_layout_by_name),
+    _case(named_layout_file),
     _case(mappable_register),
     _case(custom_device),
     _case(variables_scalar_and_array),
@@ -686,6 +708,26 @@ def test_without_jobs_variables_take_the_json_defaults() -> None:
     experiment = qpurun.loads(import_text(seq.to_abstract_repr(t=500), runs=7), validate=False)
     assert experiment.job_params == [{"runs": 7, "variables": {"t": 500}}]
     assert any(isinstance(s, qpurun.ast.Runs) for s in spec.statements)
+
+
+def test_device_given_by_name() -> None:
+    # Older Pulser versions wrote some devices by name only.
+    seq, _ = measure("ground-rydberg")()
+    data = json.loads(seq.to_abstract_repr())
+    data["device"] = "MockDevice"
+    spec = import_sequence(json.dumps(data))
+    assert qpurun.ast.Device("MockDevice") in spec.statements
+
+
+def test_layout_names() -> None:
+    seq, _ = calibrated_layout_by_name()
+    side_files: dict[str, str] = {}
+    text = import_text(seq.to_abstract_repr(), side_files=side_files)
+    assert 'device "CalibratedDevice.json"' in text
+    assert 'layout calibrated "ring"' in text
+    seq, _ = named_layout_file()
+    assert 'layout "ring.layout.json"' in import_text(seq.to_abstract_repr(), side_files=side_files)
+    assert set(side_files) == {"CalibratedDevice.json", "ring.layout.json"}
 
 
 def test_named_experiment() -> None:
