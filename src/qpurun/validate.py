@@ -5,14 +5,49 @@ exactly what `QPUBackend.run` will call; then every job is built, because a
 variable value can break a device limit that the parametrized sequence hides.
 A job that fails is built once more through our own lowering with its values
 bound, which finds the statement that broke and says so in Pulser's words.
+
+Building every job is the slow part of a large sweep, so it is done by
+`JobBuilder`, which gives each job the verdict `sequence.build(**variables)`
+gives it, with less work:
+
+- `Sequence.build` starts each job by creating `Sequence(register, device)`,
+  which validates the register and its layout on the device again, and by
+  replaying every call made before the first variable. None of that sees a
+  variable: it is the same for every job, and it already succeeded once, when
+  the parametrized sequence was made. `JobBuilder` does it once, pickles the
+  result, and starts each job from a copy of it (`pickle.loads` of a few
+  hundred bytes). The register, the device, its channels and the recorded
+  calls' arguments are not copied but shared, as `Sequence.build` shares them.
+  Then it assigns the job's values and replays the calls that depend on them,
+  as `Sequence.build` does, line for line.
+- Jobs with identical values (compared exactly: a float by its bits, an int
+  apart from a float) are built once.
+- With many jobs and several cores, the jobs are split between forked worker
+  processes; each builds its share and reports the indices that failed.
+
+Whenever it cannot take the short way (a mappable register, a subclass of
+`Sequence`, a start it cannot copy, no `fork`), `JobBuilder` calls
+`sequence.build` itself. Anything a worker sees other than Pulser refusing the
+job (a bug, or a warning) is redone in this process, in job order, so that it
+is raised or shown here exactly as the plain loop would.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import io
+import os
+import pickle
+import sys
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+import pulser
 from pulser.backend import QPUBackend
 from pulser.devices import Device
+from pulser.parametrized import Parametrized
 
 from qpurun.errors import QxDeviceError, QxError, QxJobError, raise_all
 from qpurun.lower import PULSER_REFUSALS, hint_for, lower
@@ -23,9 +58,18 @@ if TYPE_CHECKING:
 
 MAX_REPORTED_JOBS = 10
 
+PARALLEL_MIN_JOBS = 1000
+"""Below this many distinct jobs, forking workers costs more than it saves."""
 
-def validate(experiment: Experiment) -> None:
-    """Raise every problem that would stop the batch on the device."""
+_CHUNKS_PER_WORKER = 4
+
+
+def validate(experiment: Experiment, *, workers: int | None = None) -> None:
+    """Raise every problem that would stop the batch on the device.
+
+    `workers` caps the processes that build jobs (default: the usable cores;
+    1 builds everything in this process).
+    """
     sequence = experiment.sequence
     checked = experiment.checked
     errors: list[QxError] = []
@@ -53,25 +97,41 @@ def validate(experiment: Experiment) -> None:
                 break
     raise_all(errors)
     if sequence.is_parametrized():
-        raise_all(build_failures(experiment))
+        raise_all(build_failures(experiment, workers=workers))
 
 
-def build_failures(experiment: Experiment) -> list[QxError]:
-    """Build every job; each that fails, located at its statement."""
+def build_failures(experiment: Experiment, *, workers: int | None = None) -> list[QxError]:
+    """Build every job; each that fails, located at its statement (the first few)."""
+    builder = JobBuilder(experiment.sequence)
+    failed = failing_jobs(experiment, workers=workers, builder=builder)
     failures: list[QxError] = []
-    failed = 0
-    sequence = experiment.sequence
-    for job in experiment.jobs:
-        try:
-            sequence.build(**job.variables)
-        except PULSER_REFUSALS as error:
-            failed += 1
-            if len(failures) < MAX_REPORTED_JOBS:
-                failures.append(locate_failure(experiment, job, error))
-    if failed > len(failures):
+    for index in failed[:MAX_REPORTED_JOBS]:
+        job = experiment.jobs[index]
+        error = builder.refusal(job.variables)
+        if error is None:  # pragma: no cover - Pulser's build is deterministic
+            raise AssertionError(f"{job.describe()} failed in a worker but builds here")
+        failures.append(locate_failure(experiment, job, error))
+    if len(failed) > len(failures):
         last = failures[-1]
-        last.hint = (last.hint or "") + f" ({failed - len(failures)} more failing jobs not shown)"
+        last.hint = (last.hint or "") + f" ({len(failed) - len(failures)} more failing jobs not shown)"
     return failures
+
+
+def failing_jobs(experiment: Experiment, *, workers: int | None = None, builder: JobBuilder | None = None) -> list[int]:
+    """The indices of the jobs whose `sequence.build(**variables)` Pulser refuses, in order."""
+    builder = builder or JobBuilder(experiment.sequence)
+    jobs = experiment.jobs
+    # Jobs with identical values share one build.
+    first_of: dict[Any, int] = {}
+    representative: list[int] = []
+    for index, job in enumerate(jobs):
+        key = _exact_key(job.variables)
+        representative.append(index if key is None else first_of.setdefault(key, index))
+    distinct = [index for index, first in enumerate(representative) if first == index]
+    variables = [jobs[index].variables for index in distinct]
+    refused = set(_refused(builder, variables, _worker_count(workers, len(variables))))
+    failed_distinct = {distinct[i] for i in refused}
+    return [index for index, first in enumerate(representative) if first in failed_distinct]
 
 
 def locate_failure(experiment: Experiment, job: Job, error: Exception) -> QxError:
@@ -93,3 +153,220 @@ def locate_failure(experiment: Experiment, job: Job, error: Exception) -> QxErro
         checked.source,
         hint=hint_for(message),
     )
+
+
+# ---- building jobs ------------------------------------------------------------------
+
+
+class JobBuilder:
+    """`sequence.build(**variables)` for many jobs, without redoing the variable-free start.
+
+    `build` returns the same sequence, and raises the same exception, as
+    `sequence.build(**variables)` (see the module docstring for why).
+    """
+
+    def __init__(self, sequence: pulser.Sequence[Any]) -> None:
+        self.sequence = sequence
+        self._shared: list[Any] = []
+        self._start: bytes | None = self._pickled_start(sequence)
+
+    @property
+    def shortcut(self) -> bool:
+        """Whether jobs start from a copy of the common start (else: `sequence.build`)."""
+        return self._start is not None
+
+    def _pickled_start(self, sequence: pulser.Sequence[Any]) -> bytes | None:
+        if type(sequence) is not pulser.Sequence or not sequence.is_parametrized():
+            return None
+        if sequence.is_register_mappable():
+            return None  # build() places the qubits per job; keep it whole
+        try:
+            # What Sequence.build does before it assigns the variables.
+            start = pulser.Sequence(sequence._register, sequence._device)
+            for call in sequence._calls[1:]:
+                getattr(start, call.name)(*call.args, **call.kwargs)
+            device = sequence._device
+            shared: list[Any] = [sequence._register, device, *device.channels.values()]
+            shared += getattr(device, "dmm_objects", ())
+            for call in start._calls:
+                shared.append(call)
+                shared.extend(call.args)
+                shared.extend(call.kwargs.values())
+            identities = {id(each): number for number, each in enumerate(shared)}
+            buffer = io.BytesIO()
+            pickler = _SharingPickler(buffer, identities)
+            pickler.dump(start)
+            self._shared = shared
+            blob = buffer.getvalue()
+            _SharingUnpickler(io.BytesIO(blob), shared).load()  # it must come back
+        except Exception:  # anything unusual: build the long way, as Pulser does
+            return None
+        return blob
+
+    def build(self, variables: Mapping[str, Any]) -> pulser.Sequence[Any]:
+        """The job's built sequence; raises what `sequence.build(**variables)` raises."""
+        if self._start is None:
+            return self.sequence.build(**variables)
+        # Sequence.build, from its first line on the variables to its end.
+        template = self.sequence
+        values = dict(variables)
+        template._cross_check_vars(values)
+        built: pulser.Sequence[Any] = _SharingUnpickler(io.BytesIO(self._start), self._shared).load()
+        for name, value in values.items():
+            template._variables[name]._assign(value)
+        for call in template._to_build_calls:
+            args = [arg.build() if isinstance(arg, Parametrized) else arg for arg in call.args]
+            kwargs = {key: val.build() if isinstance(val, Parametrized) else val for key, val in call.kwargs.items()}
+            getattr(built, call.name)(*args, **kwargs)
+        return built
+
+    def refusal(self, variables: Mapping[str, Any]) -> Exception | None:
+        """Pulser's refusal of the job, or None if it builds."""
+        try:
+            self.build(variables)
+        except PULSER_REFUSALS as error:
+            return error
+        return None
+
+
+class _SharingPickler(pickle.Pickler):
+    """Pickles a sequence's start, leaving out the objects every build shares."""
+
+    def __init__(self, file: io.BytesIO, identities: dict[int, int]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.identities = identities
+
+    def persistent_id(self, obj: Any) -> int | None:
+        return self.identities.get(id(obj))
+
+
+class _SharingUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, shared: list[Any]) -> None:
+        super().__init__(file)
+        self.shared = shared
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self.shared[pid]
+
+
+def _exact_key(variables: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """A key equal for two jobs only if their values are identical; None if unsure."""
+    try:
+        return tuple((name, _exact(value)) for name, value in variables.items())
+    except TypeError:
+        return None
+
+
+def _exact(value: Any) -> Any:
+    # float.hex tells -0.0 from 0.0; the type tells 1 from 1.0.
+    if type(value) is float:
+        return ("f", value.hex())
+    if type(value) is int:
+        return ("i", value)
+    if type(value) is list:
+        return ("l", tuple(_exact(v) for v in value))
+    raise TypeError(type(value))
+
+
+# ---- in this process or in forked workers ---------------------------------------------
+
+# What the forked workers build: set just before they are forked, read in them.
+_WORK: tuple[JobBuilder, Sequence[Mapping[str, Any]]] | None = None
+
+
+@dataclass
+class _Report:
+    """What a worker found in its share: refused jobs, and jobs to redo here."""
+
+    refused: list[int]
+    redo: list[int]
+
+
+def _worker_count(requested: int | None, jobs: int) -> int:
+    if requested is not None:
+        return max(1, requested)
+    if jobs < PARALLEL_MIN_JOBS:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, jobs // (PARALLEL_MIN_JOBS // 2)))
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and not multiprocessing.current_process().daemon  # a pool's worker may not have children
+        and threading.active_count() == 1  # other Python threads would be forked mid-step
+    )
+
+
+def _refused(builder: JobBuilder, variables: Sequence[Mapping[str, Any]], workers: int) -> list[int]:
+    """The positions in `variables` of the jobs Pulser refuses."""
+    if workers > 1 and len(variables) > 1 and _can_fork():
+        return _refused_in_workers(builder, variables, workers)
+    refused = []
+    for index, values in enumerate(variables):
+        if builder.refusal(values) is not None:
+            refused.append(index)
+    return refused
+
+
+def _refused_in_workers(builder: JobBuilder, variables: Sequence[Mapping[str, Any]], workers: int) -> list[int]:
+    import multiprocessing
+
+    global _WORK
+    count = len(variables)
+    pieces = min(count, workers * _CHUNKS_PER_WORKER)
+    bounds = [(count * k // pieces, count * (k + 1) // pieces) for k in range(pieces)]
+    _WORK = (builder, variables)
+    try:
+        with warnings.catch_warnings():
+            if sys.version_info >= (3, 12):
+                # Python warns that any thread may hold a lock when it forks; ours run
+                # no Python thread (checked above), and numpy's BLAS threads fork safely.
+                warnings.filterwarnings(
+                    "ignore", message=r".*use of fork\(\) may lead to deadlocks", category=DeprecationWarning
+                )
+            context = multiprocessing.get_context("fork")
+            with context.Pool(min(workers, pieces)) as pool:
+                reports = pool.map(_build_share, bounds, chunksize=1)
+    finally:
+        _WORK = None
+    refused: list[int] = []
+    redo: list[int] = []
+    for report in reports:
+        refused.extend(report.refused)
+        redo.extend(report.redo)
+    # A bug or a warning: build that job here, in job order, so it surfaces as the plain loop shows it.
+    for index in sorted(redo):
+        if builder.refusal(variables[index]) is not None:
+            refused.append(index)
+    return sorted(set(refused))
+
+
+def _build_share(bounds: tuple[int, int]) -> _Report:
+    """In a worker: build the jobs start..stop-1."""
+    assert _WORK is not None
+    builder, variables = _WORK
+    report = _Report([], [])
+    seen: set[tuple[type[Warning], str]] = set()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for index in range(*bounds):
+            try:
+                builder.build(variables[index])
+            except PULSER_REFUSALS:
+                report.refused.append(index)
+            except Exception:
+                report.redo.append(index)
+            if caught:
+                kinds = {(w.category, str(w.message)) for w in caught}
+                if kinds - seen:
+                    seen |= kinds
+                    report.redo.append(index)
+                caught.clear()
+    return report
