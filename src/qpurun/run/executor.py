@@ -136,6 +136,7 @@ class Executor:
         self.on_job_end = on_job_end
         self.failure: Exception | None = None
         self._queue: collections.deque[tuple[str, int]] = collections.deque()
+        self._reserved: collections.deque[tuple[str, int, str]] = collections.deque()
         self._batches: dict[str, _Batch] = {}
         self._pool: list[_Worker] = []
         self._condition = threading.Condition()
@@ -225,7 +226,7 @@ class Executor:
             busy = [w for w in self._pool if w.task is not None]
             if not busy:
                 with self._condition:
-                    if self._queue:
+                    if self._queue or self._reserved:
                         continue
                     self._retire_finished()
                     # Idle: the thread ends (an open batch keeps its runner token; `add` starts a new thread).
@@ -247,19 +248,29 @@ class Executor:
                 return batch_id, index, claim
             self._ended(batch_id, index, "SKIPPED")
 
+    def _take(self) -> tuple[str, int, str] | None:
+        return self._reserved.popleft() if self._reserved else self._next_task()
+
     def _fill(self) -> None:
         for worker in self._pool:
             if worker.task is None and not self._stop.is_set():
-                task = self._next_task()
+                task = self._take()
                 if task is None:
-                    return
+                    break
                 self._send(worker, task)
         while len(self._pool) < self.workers and not self._stop.is_set():
-            task = self._next_task()
+            task = self._take()
             if task is None:
-                return
+                break
             worker = self._spawn()
             self._send(worker, task)
+        # Claim the next jobs while the workers compute: a claim is a durable commit (an fsync),
+        # which would otherwise keep a worker waiting between two jobs.
+        while len(self._reserved) < self.workers and not self._stop.is_set():
+            task = self._next_task()
+            if task is None:
+                break
+            self._reserved.append(task)
 
     def _send(self, worker: _Worker, task: tuple[str, int, str]) -> None:
         worker.task = task
@@ -353,6 +364,7 @@ class Executor:
         with self._condition:
             if self._stop.is_set() or self.failure is not None:
                 self._queue.clear()
+                self._reserved.clear()  # their claims are released with the batch below
                 batches = list(self._batches.items())
                 self._batches.clear()
             else:

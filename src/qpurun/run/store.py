@@ -583,13 +583,6 @@ class Store:
             ).rowcount
         return claim if changed else None
 
-    def started(self, batch_id: str, index: int, claim: str, worker_pid: int) -> None:
-        with self.transaction() as connection:
-            connection.execute(
-                "UPDATE jobs SET worker_pid = ? WHERE batch_id = ? AND job_index = ? AND claim = ?",
-                (worker_pid, batch_id, index, claim),
-            )
-
     def finish(
         self,
         batch_id: str,

@@ -59,7 +59,6 @@ def serve(connection: Any, store_path: str, timeout: float, emulator: str) -> No
             return
         batch_id, index, claim = task
         try:
-            store.started(batch_id, index, claim, os.getpid())
             error: str | None = None
             result_json: str | None = None
             counts: dict[str, int] | None = None
