@@ -326,3 +326,53 @@ def test_a_warning_while_building_surfaces_as_pulsers_own(workers: int) -> None:
         warnings.simplefilter("always")
         assert failing_jobs(experiment, workers=workers) == [4]
     assert any("102 ns" in str(w.message) for w in caught)
+
+
+# ---- the grammar's table cache (parser._lark), which every command's start-up reads ----
+
+
+def test_the_grammar_cache_is_written_outside_the_package_and_parses_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platformdirs
+    from lark import Lark
+
+    from qpurun import parser
+
+    monkeypatch.setattr(platformdirs, "user_cache_dir", lambda *args, **kwargs: str(tmp_path / "cache"))
+    built = parser._lark.__wrapped__()  # builds the tables and writes them
+    written = list((tmp_path / "cache").iterdir())
+    assert [p.suffix for p in written] == [".lark"]
+    read = parser._lark.__wrapped__()  # reads them back
+    assert list((tmp_path / "cache").iterdir()) == written
+    plain = Lark.open(
+        "grammar/qx.lark",
+        rel_to=parser.__file__,
+        parser="lalr",
+        lexer="contextual",
+        postlex=parser._Newlines(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+    specs = sorted((Path(__file__).parent.parent / "specs").glob("*.qx"))
+    for path in specs:
+        text = path.read_text(encoding="utf-8")
+        try:
+            expected = plain.parse(text)
+        except Exception:
+            continue  # a template; parsed after rendering
+        for cached in (built, read):
+            tree = cached.parse(text)
+            assert tree == expected
+            assert [n.meta.line for n in tree.iter_subtrees()] == [n.meta.line for n in expected.iter_subtrees()]
+
+
+def test_an_unwritable_cache_directory_only_costs_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import platformdirs
+
+    from qpurun import parser
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setattr(platformdirs, "user_cache_dir", lambda *args, **kwargs: str(blocker / "cache"))
+    assert parser._lark.__wrapped__().parse('experiment "x"\n')

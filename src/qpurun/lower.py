@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import json
 import math
 import operator
 import warnings
@@ -633,4 +632,6 @@ def real_devices() -> dict[str, BaseDevice]:
 
 def to_json(sequence: pulser.Sequence[Any]) -> str:
     """The sequence's abstract representation, with keys sorted: byte-stable output."""
-    return json.dumps(json.loads(sequence.to_abstract_repr()), sort_keys=True, indent=2)
+    # Pulser sorts and indents as it dumps: no second parse and dump (~1 ms a spec).
+    text: str = sequence.to_abstract_repr(json_dumps_options={"sort_keys": True, "indent": 2})
+    return text

@@ -53,15 +53,50 @@ class _Newlines:
 
 @functools.cache
 def _lark() -> Lark:
-    return Lark.open(
-        "grammar/qx.lark",
-        rel_to=__file__,
-        parser="lalr",
-        lexer="contextual",
-        postlex=_Newlines(),
-        propagate_positions=True,
-        maybe_placeholders=True,
-    )
+    """The parser; its LALR tables come from the user's cache once built.
+
+    Building the tables costs every command ~80 ms of start-up; reading them
+    back from lark's cache costs a few. The cache file sits in the user's cache
+    directory (never inside the package), is named after a hash of the grammar,
+    lark's version and Python's, and is written under a temporary name and then
+    renamed, so a concurrent process never reads half of it. Lark itself checks
+    the grammar and options it was built from, and rebuilds if they differ.
+    """
+    import contextlib
+    import hashlib
+    import os
+    import sys
+    from pathlib import Path
+    from typing import Any
+
+    import lark
+
+    options: dict[str, Any] = {
+        "rel_to": __file__,
+        "parser": "lalr",
+        "lexer": "contextual",
+        "postlex": _Newlines(),
+        "propagate_positions": True,
+        "maybe_placeholders": True,
+    }
+    grammar = Path(__file__).parent / "grammar" / "qx.lark"
+    try:
+        import platformdirs
+
+        folder = Path(platformdirs.user_cache_dir("qpurun", appauthor=False))
+        key = grammar.read_bytes() + f"{lark.__version__} {sys.version_info[:2]}".encode()
+        cache = folder / f"qx-{hashlib.sha256(key).hexdigest()[:16]}.lark"
+        if not cache.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # no writable cache directory: build the tables every time
+        return Lark.open("grammar/qx.lark", **options)
+    if cache.exists():
+        return Lark.open("grammar/qx.lark", cache=str(cache), **options)
+    partial = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+    parser = Lark.open("grammar/qx.lark", cache=str(partial), **options)
+    with contextlib.suppress(OSError):  # lark could not write it: next time, then
+        os.replace(partial, cache)
+    return parser
 
 
 def parse_tree(text: str, *, filename: str = "<spec>") -> Tree[Token]:
