@@ -16,20 +16,22 @@ gives it, with less work:
   variable: it is the same for every job, and it already succeeded once, when
   the parametrized sequence was made. `JobBuilder` does it once, pickles the
   result, and starts each job from a copy of it (`pickle.loads` of a few
-  hundred bytes). The register, the device, its channels and the recorded
-  calls' arguments are not copied but shared, as `Sequence.build` shares them.
-  Then it assigns the job's values and replays the calls that depend on them,
-  as `Sequence.build` does, line for line.
+  kilobytes, some 20 µs). The register, the device, its channels and the
+  recorded calls' arguments are not copied but shared, as `Sequence.build`
+  shares them. Then it assigns the job's values and replays the calls that
+  depend on them, as `Sequence.build` does, line for line; a job that Pulser
+  refuses raises the same exception from the same call.
 - Jobs with identical values (compared exactly: a float by its bits, an int
   apart from a float) are built once.
 - With many jobs and several cores, the jobs are split between forked worker
   processes; each builds its share and reports the indices that failed.
 
 Whenever it cannot take the short way (a mappable register, a subclass of
-`Sequence`, a start it cannot copy, no `fork`), `JobBuilder` calls
-`sequence.build` itself. Anything a worker sees other than Pulser refusing the
-job (a bug, or a warning) is redone in this process, in job order, so that it
-is raised or shown here exactly as the plain loop would.
+`Sequence`, a start it cannot copy), `JobBuilder` calls `sequence.build`
+itself; without `fork` (or inside a thread or a daemon), one process builds.
+Anything a worker sees other than Pulser refusing the job (a bug, or a
+warning) is redone in this process, in job order, so that it is raised or
+shown here exactly as the plain loop would.
 """
 
 from __future__ import annotations
@@ -298,7 +300,8 @@ def _can_fork() -> bool:
     import multiprocessing
 
     return (
-        "fork" in multiprocessing.get_all_start_methods()
+        sys.platform.startswith("linux")  # macOS system libraries are not safe across fork
+        and "fork" in multiprocessing.get_all_start_methods()
         and not multiprocessing.current_process().daemon  # a pool's worker may not have children
         and threading.active_count() == 1  # other Python threads would be forked mid-step
     )
