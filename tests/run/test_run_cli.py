@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import io
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from qpurun import cli
 from run.conftest import RUN_SPECS, SPECS, Outcome
 
 RABI = str(SPECS / "rabi.qx")
 
 
-def test_rabi_populations_follow_theory(qpurun, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def rabi_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Outcome, Path]]:
+    """One `qpurun run rabi.qx --json` shared by the tests that only read what it made."""
+    root = tmp_path_factory.mktemp("rabi")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QPURUN_HOME", str(root / "home"))
+        out = io.StringIO()
+        err = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["run", RABI, "--json", "--out", str(root / "out")])
+        yield Outcome(code, out.getvalue(), err.getvalue()), root
+
+
+def test_rabi_populations_follow_theory(rabi_run: tuple[Outcome, Path]) -> None:
     """Ω = 2π rad/µs, so P(excited) = sin²(Ω t / 2) = sin²(π t / 1 µs), within 5σ of binomial noise."""
-    outcome: Outcome = qpurun("run", RABI, "--json", "--out", str(tmp_path / "out"))
+    outcome = rabi_run[0]
     assert outcome.code == 0, outcome.err
     report = outcome.json()
     assert isinstance(report, dict)
@@ -38,11 +57,10 @@ def test_rabi_populations_follow_theory(qpurun, tmp_path: Path) -> None:  # type
     assert sum(d * d for d in deviations) / len(deviations) < 4  # reduced chi² of a sound emulation is ~1
 
 
-def test_output_directory_is_usable(qpurun, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    out = tmp_path / "out"
-    outcome = qpurun("run", RABI, "--out", str(out))
+def test_output_directory_is_usable(rabi_run: tuple[Outcome, Path]) -> None:
+    outcome, root = rabi_run
+    out = root / "out"
     assert outcome.code == 0, outcome.err
-    assert "mean excitation" in outcome.out and "t=500" in outcome.out
     assert sorted(p.name for p in out.iterdir()) == [
         "jobs.json",
         "rabi.qx",
@@ -66,11 +84,13 @@ def test_output_directory_is_usable(qpurun, tmp_path: Path) -> None:  # type: ig
 
 def test_read_commands_and_their_json(qpurun, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     first = qpurun("run", str(RUN_SPECS / "mock.qx"), "--json", "--out", str(tmp_path / "a"))
-    second = qpurun("run", RABI, "--json", "--out", str(tmp_path / "b"))
+    second = qpurun("run", RABI, "--out", str(tmp_path / "b"))
     assert first.code == second.code == 0
     # A virtual device runs without the QPU-only checks, and says so.
     assert "virtual device" in first.err and "without the QPU-only checks" in first.err
-    batch_id = second.json()["batch_id"]  # type: ignore[index]
+    # The human summary: variables, most frequent bitstrings, mean excitation.
+    assert "mean excitation" in second.out and "t=500      DONE    1 100%" in second.out
+    batch_id = json.loads((tmp_path / "b" / "results.json").read_text())["batch_id"]
 
     listed = qpurun("runs", "--json").json()
     assert [b["batch_id"] for b in listed] == [first.json()["batch_id"], batch_id]  # type: ignore[index]
@@ -84,7 +104,7 @@ def test_read_commands_and_their_json(qpurun, tmp_path: Path) -> None:  # type: 
 
     results = qpurun("results", batch_id[:8], "--json").json()
     assert results["batch_id"] == batch_id  # type: ignore[index]
-    assert results["jobs"] == second.json()["jobs"]  # type: ignore[index]
+    assert results["jobs"] == json.loads((tmp_path / "b" / "results.json").read_text())["jobs"]
     job = results["jobs"][4]  # type: ignore[index]
     assert {"index", "variables", "runs", "status", "counts"} <= set(job)
     assert job["variables"] == {"t": 500} and job["runs"] == 200
@@ -136,3 +156,33 @@ def test_help_lists_the_commands_and_exit_codes(qpurun) -> None:  # type: ignore
         cli.main(["run", "--help"])
     text = buffer.getvalue()
     assert "--workers N" in text and "--out DIR" in text and "130" in text and "QPURUN_HOME" in text
+
+
+def test_every_spec_runs(qpurun, spec_path: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    if spec_path.name == "rabi.qx":
+        pytest.skip("run by the tests above")
+    outcome = qpurun("run", str(spec_path), "--json", "--out", str(tmp_path / "out"))
+    assert outcome.code == 0, outcome.err
+    report = outcome.json()
+    assert report["status"] == "DONE"  # type: ignore[index]
+    for job in report["jobs"]:  # type: ignore[index]
+        assert sum(job["counts"].values()) == job["runs"]
+
+
+def test_progress_bar_only_on_a_terminal() -> None:
+    import io
+
+    from qpurun.run.commands import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, pipe = Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        progress = Progress(20, 0, stream=stream, enabled=True, label="rabi")
+        progress.update(5, 1)
+        progress.update(20, 1)
+        progress.finish()
+    assert pipe.getvalue() == ""
+    assert "5/20 jobs  1 failed  ETA" in terminal.getvalue() and "20/20 jobs" in terminal.getvalue()

@@ -233,7 +233,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 remote = backend.run(experiment.job_params, wait=False)
             except (ValueError, TypeError) as error:
                 connection.stop()
-                print(f"qpurun: {args.spec}: Pulser refused the batch: {error}", file=sys.stderr)
+                print(f"qpurun: {args.spec}: the batch was refused at submission: {error}", file=sys.stderr)
                 return EXIT_SPEC_ERROR
         batch_id = remote.batch_id
         batch = store.batch(batch_id)

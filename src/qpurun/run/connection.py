@@ -235,6 +235,8 @@ class LocalConnection(RemoteConnection):
                 return []
             raise ValueError("LocalConnection needs job_params: [{'runs': N, 'variables': {...}}, ...]")
         declared = set(sequence.declared_variables)
+        if sequence.is_register_mappable():
+            declared.add("qubits")  # the trap of each qubit, given to `Sequence.build(qubits=...)`
         jobs = []
         for number, params in enumerate(job_params):
             runs = params.get("runs")

@@ -39,6 +39,11 @@ DEFAULT_TRAJECTORIES = 40
 # Keys of the noise block that are not NoiseModel arguments.
 SHOT_KEYS = ("runs", "samples_per_run")
 
+# The eigenstate read as 1 in each measurement basis (Pulser's convention). Said explicitly, because
+# a sequence that uses both the Rydberg and the Raman channels has three levels (r, g, h) and Pulser
+# cannot infer which one the measurement reads as 1.
+ONE_STATE = {"ground-rydberg": "r", "digital": "h", "XY": "d"}
+
 
 @dataclass(frozen=True)
 class ShotPlan:
@@ -85,14 +90,15 @@ def plan_shots(runs: int, noise: Mapping[str, Any], model: Any = None) -> ShotPl
     return ShotPlan(int(trajectories), int(per_trajectory), True)
 
 
-def config(runs: int, noise: Mapping[str, Any]) -> Any:
-    """The `QutipConfig` of one job: bitstrings at the end, the noise block's NoiseModel."""
+def config(runs: int, noise: Mapping[str, Any], basis: str | None = None) -> Any:
+    """The `QutipConfig` of one job: bitstrings at the end in `basis`, the noise block's NoiseModel."""
     from pulser.backend import BitStrings
     from pulser_simulation import QutipConfig
 
     model = noise_model(noise)
     plan = plan_shots(runs, noise, model)
-    options: dict[str, Any] = {"observables": [BitStrings(num_shots=plan.shots_per_trajectory)]}
+    bitstrings = BitStrings(num_shots=plan.shots_per_trajectory, one_state=ONE_STATE.get(basis or ""))
+    options: dict[str, Any] = {"observables": [bitstrings]}
     if model is not None:
         options["noise_model"] = model
         options["n_trajectories"] = plan.trajectories
@@ -111,5 +117,6 @@ def run_job(sequence: Any, variables: Mapping[str, Any], runs: int, noise: Mappi
         # Rounding and similar warnings were reported when the spec was compiled.
         warnings.simplefilter("ignore")
         built = sequence.build(**variables) if sequence.is_parametrized() else sequence
-        backend = QutipBackendV2(built, config=config(runs, noise))
+        basis = built.get_measurement_basis() if built.is_measured() else None
+        backend = QutipBackendV2(built, config=config(runs, noise, basis))
         return backend.run()
