@@ -42,7 +42,7 @@ SHOT_KEYS = ("runs", "samples_per_run")
 # The eigenstate read as 1 in each measurement basis (Pulser's convention). Said explicitly, because
 # a sequence that uses both the Rydberg and the Raman channels has three levels (r, g, h) and Pulser
 # cannot infer which one the measurement reads as 1.
-ONE_STATE = {"ground-rydberg": "r", "digital": "h", "XY": "d"}
+ONE_STATE: dict[str, Any] = {"ground-rydberg": "r", "digital": "h", "XY": "d"}
 
 
 @dataclass(frozen=True)
