@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pulser import Pulse, Register, Register3D, Sequence
 from pulser.devices import AnalogDevice, DigitalAnalogDevice, MockDevice
 from pulser.register import RegisterLayout
@@ -805,3 +807,21 @@ def test_cli_import_writes_the_device_beside(tmp_path: Path) -> None:
     assert (tmp_path / "LabDevice.json").exists()
     compiled = qpurun.load(out, validate=False)
     assert_close(json.loads(compiled.sequence.to_abstract_repr()), json.loads(seq.to_abstract_repr()))
+
+
+_FINITE = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+_PI_FRACTION = st.builds(lambda p, q: p * np.pi / q, st.integers(-40, 40), st.integers(1, 12))
+# Pulser keeps a phase modulo 2π: a tiny negative one becomes 2π itself, which no
+# written value reproduces (2π is kept as 0). Such phases are left out.
+_PHASE = (_FINITE | _PI_FRACTION).filter(lambda x: x >= 0 or x < -1e-6)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(amplitude=st.floats(min_value=0, max_value=1e6), detuning=_FINITE | _PI_FRACTION, phase=_PHASE)
+def test_literals_come_back_exactly(amplitude: float, detuning: float, phase: float) -> None:
+    """Written numbers (`pi` fractions included) compile back to the very same floats."""
+    seq = mock()
+    seq.add(Pulse.ConstantPulse(100, amplitude, detuning, phase), "ryd")
+    original = json.loads(seq.to_abstract_repr())
+    compiled = qpurun.loads(import_text(seq.to_abstract_repr()), validate=False).sequence
+    assert json.loads(compiled.to_abstract_repr())["operations"] == original["operations"]

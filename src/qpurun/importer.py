@@ -17,6 +17,7 @@ first: for Pulser both only act from the first pulse on.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -198,6 +199,16 @@ def _duration(waveform: dict[str, Any]) -> Any:
     return None
 
 
+@functools.cache
+def _known_devices() -> dict[str, str]:
+    """The `pulser.devices` devices by name, as abstract-representation JSON (made once: it is slow)."""
+    import pulser.devices
+    from pulser.devices._device_datacls import BaseDevice
+
+    names = sorted(n for n in dir(pulser.devices) if isinstance(getattr(pulser.devices, n), BaseDevice))
+    return {name: str(getattr(pulser.devices, name).to_abstract_repr()) for name in names}
+
+
 def _register_shape(register: list[dict[str, Any]]) -> ast.RegisterShape | None:
     """`register square(3, spacing = 5 um)` when Pulser's generator (with ids q0, q1, ...) gives exactly this."""
     import pulser
@@ -337,21 +348,18 @@ class _Importer:
     # ---- device, layout, register
 
     def device(self, device: Any) -> ast.Device:
-        import pulser.devices
-        from pulser.devices._device_datacls import BaseDevice
-
-        names = sorted(n for n in dir(pulser.devices) if isinstance(getattr(pulser.devices, n), BaseDevice))
+        known = _known_devices()
         if isinstance(device, str):
-            if device not in names:
+            if device not in known:
                 raise QxImportError(
-                    f"`{device}` is not a device of this Pulser version", hint="known: " + ", ".join(names)
+                    f"`{device}` is not a device of this Pulser version", hint="known: " + ", ".join(known)
                 )
-            self.device_json = json.loads(getattr(pulser.devices, device).to_abstract_repr())
+            self.device_json = json.loads(known[device])
             return ast.Device(device)
         self.device_json = device
         wanted = _strip_versions(device)
-        for candidate in names:
-            if _strip_versions(json.loads(getattr(pulser.devices, candidate).to_abstract_repr())) == wanted:
+        for candidate, text in known.items():
+            if _strip_versions(json.loads(text)) == wanted:
                 return ast.Device(candidate)
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(device.get("name", "device"))) or "device"
         return ast.Device(self.side_file(f"{stem}.json", json.dumps(device, indent=2), "device"), is_file=True)
