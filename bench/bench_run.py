@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -80,37 +81,73 @@ def check_same_sequence() -> None:
         assert ours == theirs, "the hand-written sequence differs from the spec's"
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, all its processes) of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--plain", action="store_true", help="run only the plain Pulser loop (what is timed)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds, interleaved; the best wall time counts")
     args = parser.parse_args()
     if args.plain:
         plain_loop()
         return
     check_same_sequence()
+    load = os.getloadavg()[0]
+    walls: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         env = dict(os.environ, QPURUN_HOME=str(Path(scratch) / "home"))
         qpurun = [sys.executable, "-c", "import sys; from qpurun.cli import main; sys.exit(main())"]
-        contenders = {
-            "plain Pulser loop": [sys.executable, __file__, "--plain"],
-            "qpurun run --workers 1": [*qpurun, "run", str(SPEC), "--workers", "1", "--json", "--out", f"{scratch}/w1"],
-            "qpurun run --workers 2": [*qpurun, "run", str(SPEC), "--workers", "2", "--json", "--out", f"{scratch}/w2"],
-        }
-        times = {name: timed(command, env) for name, command in contenders.items()}
-    plain = times["plain Pulser loop"]
-    print(f"100 jobs, 6 atoms, {RUNS} shots each; {os.cpu_count()} cores; wall time per process")
-    for name, seconds in times.items():
-        print(f"  {name:<24} {seconds:7.2f} s   {seconds / plain:5.2f}x")
+        for round_ in range(args.repeat):
+            contenders = {
+                "plain Pulser loop": [sys.executable, __file__, "--plain"],
+                "qpurun run --workers 1": [
+                    *qpurun,
+                    "run",
+                    str(SPEC),
+                    "--workers",
+                    "1",
+                    "--json",
+                    "--out",
+                    f"{scratch}/1-{round_}",
+                ],
+                "qpurun run --workers 2": [
+                    *qpurun,
+                    "run",
+                    str(SPEC),
+                    "--workers",
+                    "2",
+                    "--json",
+                    "--out",
+                    f"{scratch}/2-{round_}",
+                ],
+            }
+            for name, command in contenders.items():
+                wall, cpu = timed(command, env)
+                walls.setdefault(name, []).append(wall)
+                cpus.setdefault(name, []).append(cpu)
+    plain = min(walls["plain Pulser loop"])
+    print(f"100 jobs, 6 atoms, {RUNS} shots each; {os.cpu_count()} cores; best of {args.repeat}, one process tree each")
+    print(
+        f"load average before: {load:.2f}, after: {os.getloadavg()[0]:.2f} (other work on the machine skews wall times)"
+    )
+    print(f"  {'':<24} {'wall':>8}   {'ratio':>5}   {'CPU':>8}")
+    for name in walls:
+        wall = min(walls[name])
+        print(f"  {name:<24} {wall:7.2f}s   {wall / plain:5.2f}x   {min(cpus[name]):7.2f}s")
     targets = {"qpurun run --workers 1": 1.05, "qpurun run --workers 2": 0.6}
     for name, target in targets.items():
-        ratio = times[name] / plain
-        print(f"  {name}: {ratio:.2f}x of the plain loop (target <= {target}x) {'ok' if ratio <= target else 'MISSED'}")
+        ratio = min(walls[name]) / plain
+        verdict = "ok" if ratio <= target else "MISSED"
+        print(f"  {name}: {ratio:.2f}x the plain loop's wall time (target <= {target}x) {verdict}")
 
 
 if __name__ == "__main__":

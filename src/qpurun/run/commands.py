@@ -134,6 +134,15 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _stopping(connection: Any) -> Iterator[None]:
+    """However the command ends (Ctrl-C while submitting included), no worker outlives it."""
+    try:
+        yield
+    finally:
+        connection.stop()
+
+
 def _follow(connection: Any, batch_id: str, *, show: bool, label: str) -> None:
     """Wait for the batch, drawing progress; on Ctrl-C stop the workers and say how to resume."""
     store: Store = connection.store
@@ -221,7 +230,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "without the QPU-only checks (QPUBackend needs a real Device)",
             file=sys.stderr,
         )
-    with _sigterm_as_interrupt(), _environment():
+    with _sigterm_as_interrupt(), _environment(), _stopping(connection):
         with connection.describing(
             name=experiment.name, source=experiment.source, out_dir=str(out_dir), qpu_checks=real
         ):
@@ -277,7 +286,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from qpurun.run.connection import LocalConnection
 
     connection = LocalConnection(store=store, workers=args.workers)
-    with _sigterm_as_interrupt(), _environment():
+    with _sigterm_as_interrupt(), _environment(), _stopping(connection):
         counts = store.counts(batch_id)
         remaining = (
             counts.get("PENDING", 0) + counts.get("RUNNING", 0) + (counts.get("ERROR", 0) if args.retry_failed else 0)
