@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pulser import Pulse, Sequence
 from pulser.devices import AnalogDevice
 from pulser.register.special_layouts import TriangularLatticeLayout
@@ -134,6 +136,26 @@ jobs {
   theta = 1, d = -5000 rad/us
 }
 """,
+    # An SLM mask configured before the first variable (so in the copied start), two channels.
+    "slm_mask_and_two_channels": DIGITAL
+    + """
+slm_mask control
+var omega: float
+var t: int
+var a: float
+sequence {
+  add pulse(amplitude = constant(t, omega), detuning = 0, phase = 0) on ryd
+  delay t on raman
+  add pulse(amplitude = blackman(200 ns, area = a), detuning = 0, phase = 0) on raman
+  measure digital
+}
+runs 10
+sweep {
+  omega = [1, 10, 30] rad/us
+  t = [8, 100, 1000] * 1 ns
+  a = [1, 30]
+}
+""",
     # EOM mode: the free evolution's duration is the variable.
     "eom": ANALOG
     + """
@@ -199,6 +221,38 @@ def described(sequence: Sequence[Any]) -> tuple[str, Any]:
     except TypeError as error:  # Pulser cannot serialize a built `target_index` of one index
         data = repr(error)
     return str(sequence), data
+
+
+_JOB = st.tuples(
+    st.floats(-5, 30, allow_nan=False).map(lambda x: round(x, 3)),  # amplitude, rad/µs; max 4π
+    st.floats(-200, 200, allow_nan=False).map(lambda x: round(x, 2)),  # detuning, rad/µs; max 40π
+    st.integers(-2, 1600).map(lambda k: 4 * k),  # duration, ns: min 16, sequence max 6 µs
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_JOB, min_size=1, max_size=8).flatmap(lambda jobs: st.permutations(jobs + jobs[:2])))
+def test_random_jobs_get_the_verdicts_of_plain_builds(jobs: list[tuple[float, float, int]]) -> None:
+    lines = "\n".join(f"  omega = {a!r} rad/us, delta = {d!r} rad/us, t = {t} ns" for a, d, t in jobs)
+    text = (
+        ANALOG
+        + f"""
+var omega: float
+var delta: float
+var t: int
+sequence {{
+  add pulse(amplitude = constant(t, omega), detuning = delta, phase = 0) on ryd
+  add pulse(amplitude = ramp(1000 ns, omega, 0), detuning = ramp(1000 ns, 0, delta), phase = 0) on ryd
+  measure ground-rydberg
+}}
+runs 10
+jobs {{
+{lines}
+}}
+"""
+    )
+    experiment = qpurun.loads(text, validate=False)
+    assert failing_jobs(experiment, workers=1) == [index for index, _ in plain_builds(experiment)]
 
 
 def test_forked_workers_are_available_here() -> None:
