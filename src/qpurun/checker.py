@@ -9,6 +9,7 @@ Device limits are Pulser's to check, in the lowering.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import math
 from collections.abc import Iterable, Iterator
@@ -28,7 +29,7 @@ from qpurun.errors import (
     Span,
     raise_all,
 )
-from qpurun.functions import EOM, MATH, SETPOINT, SIGNATURES, UNSERIALIZABLE, VALUE, Kind, Signature, bind
+from qpurun.functions import EOM, MATH, SETPOINT, SIGNATURES, UNSERIALIZABLE, VALUE, Kind, Param, Signature, bind
 from qpurun.units import UNIT_DIMENSION, UNIT_SCALE, Dimension, describe
 
 BUILTINS = {"pi", "device"}
@@ -74,6 +75,28 @@ NOISE_PARAMETERS = (
 )
 LATTICES = {"triangular": 2, "square": 3, "rectangular": 4}
 SHAPES = ("square", "rectangle", "triangular", "hexagon", "max_connectivity")
+
+
+def _shape(name: str, *counts: str, spacing: tuple[str, ...] = ("spacing",), optional: bool = False) -> Signature:
+    params = tuple(Param(c, (Kind.NUMBER,), None) for c in counts) + tuple(
+        Param(s, (Kind.NUMBER,), Dimension.DISTANCE, required=not optional) for s in spacing
+    )
+    return Signature(name, params, Kind.NUMBER, f"{name}({', '.join(p.name for p in params)})")
+
+
+# Keyword names are Pulser's, since the lowering passes them through.
+LAYOUT_SIGNATURES = {
+    "triangular": _shape("triangular", "n_traps"),
+    "square": _shape("square", "rows", "columns"),
+    "rectangular": _shape("rectangular", "rows", "cols", spacing=("row_spacing", "col_spacing")),
+}
+SHAPE_SIGNATURES = {
+    "square": _shape("square", "side", optional=True),
+    "rectangle": _shape("rectangle", "rows", "columns", optional=True),
+    "triangular": _shape("triangular", "rows", "atoms_per_row", optional=True),
+    "hexagon": _shape("hexagon", "layers", optional=True),
+    "max_connectivity": _shape("max_connectivity", "n_qubits", optional=True),
+}
 NOT_YET = "is not supported yet"
 
 
@@ -331,9 +354,14 @@ class _Checker:
                         hint=_did_you_mean(layout.shape, LATTICES) or "layouts are triangular, square and rectangular",
                     )
                 )
-            for argument in layout.arguments:
-                dimension = Dimension.DISTANCE if argument.name and "spacing" in argument.name else None
-                self.expect(argument.value, Type(Kind.NUMBER, dimension), f"`{argument.name or layout.shape}`")
+                return
+            # Bound like a call, so that a missing or unknown argument is ours to
+            # report, not a Python TypeError from the layout's constructor.
+            arguments = tuple(
+                dataclasses.replace(a, name="cols") if a.name == "columns" and layout.shape == "rectangular" else a
+                for a in layout.arguments
+            )
+            self.check_arguments(LAYOUT_SIGNATURES[layout.shape], arguments, layout.span)
         elif isinstance(layout, ast.TrapsLayout):
             self.check_points(layout.points, layout.unit, Dimension.DISTANCE, 3 if layout.three_d else 2)
 
@@ -391,9 +419,8 @@ class _Checker:
                         hint=_did_you_mean(register.shape, SHAPES) or "shapes are " + ", ".join(SHAPES),
                     )
                 )
-            for argument in register.arguments:
-                dimension = Dimension.DISTANCE if argument.name == "spacing" else None
-                self.expect(argument.value, Type(Kind.NUMBER, dimension), f"`{argument.name or register.shape}`")
+                return
+            self.check_arguments(SHAPE_SIGNATURES[register.shape], register.arguments, register.span)
         elif isinstance(register, ast.RegisterMappable):
             if layout is None:
                 self.error(
@@ -468,7 +495,7 @@ class _Checker:
             self.check_qubits(op.qubits, op.span)
         elif isinstance(op, ast.TargetIndex):
             self.channel(op.channel, op.span)
-            self.expect(op.index, NUMBER, "a qubit index")
+            self.expect(op.index, NUMBER, "a qubit index", lists=True)  # Pulser targets several at once
         elif isinstance(op, ast.Delay):
             self.channel(op.channel, op.span)
             self.expect(op.duration, Type(Kind.NUMBER, Dimension.TIME), "`delay`")
@@ -483,7 +510,7 @@ class _Checker:
         elif isinstance(op, ast.PhaseShiftIndex):
             self.expect(op.phase, Type(Kind.NUMBER, Dimension.ANGLE), "`phase_shift`")
             for index in op.indices:
-                self.expect(index, NUMBER, "a qubit index")
+                self.expect(index, NUMBER, "a qubit index", lists=True)
         elif isinstance(op, ast.Detune):
             if op.dmm not in self.dmms:
                 self.error(
@@ -516,12 +543,17 @@ class _Checker:
 
     # ---- expressions
 
-    def expect(self, expr: ast.Expr, wanted: Type, what: str) -> Type | None:
-        """Type `expr` and report it if it does not fit a slot taking `wanted`."""
+    def expect(self, expr: ast.Expr, wanted: Type, what: str, *, lists: bool = False) -> Type | None:
+        """Type `expr` and report it if it does not fit a slot taking `wanted`.
+
+        A list fits a number slot only where `lists` says so (the items of a
+        list, which may be rows for an array variable); elsewhere Pulser would
+        refuse it with numpy's words, or take it silently.
+        """
         found = self.type_of(expr)
         if found is None:
             return None
-        kinds_ok = found.kind is wanted.kind or (wanted.kind is Kind.NUMBER and found.kind is Kind.ARRAY)
+        kinds_ok = found.kind is wanted.kind or (lists and wanted.kind is Kind.NUMBER and found.kind is Kind.ARRAY)
         if not kinds_ok:
             self.error(QxTypeError(f"{what} takes {wanted.kind.value}, but this is {found.kind.value}", expr.span))
             return None
@@ -639,7 +671,7 @@ class _Checker:
         if isinstance(expr, ast.ListExpr):
             dimensions = set()
             for item in expr.items:
-                found = self.expect(item, NUMBER, "a list")
+                found = self.expect(item, NUMBER, "a list", lists=True)
                 if found is not None and found.dimension is not None:
                     dimensions.add(found.dimension)
             if len(dimensions) > 1:
@@ -804,7 +836,7 @@ class _Checker:
                 found = self.type_of(value)
                 if found is None:
                     continue
-                if found.kind not in param.kinds and not (found.kind is Kind.ARRAY and Kind.NUMBER in param.kinds):
+                if found.kind not in param.kinds:
                     wanted = " or ".join(k.value for k in param.kinds)
                     self.error(
                         QxTypeError(f"`{param.name}` takes {wanted}, but this is {found.kind.value}", value.span)

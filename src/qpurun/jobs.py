@@ -58,6 +58,9 @@ def _short(value: Any) -> str:
     return str(value)
 
 
+# More values than any batch could run: refused before they are made.
+MAX_VALUES = 100_000
+
 Constant = Callable[[ast.Expr], Any]
 _Axis = tuple[tuple[str, ...], list[tuple[Any, ...]], Span | None]
 
@@ -89,7 +92,14 @@ def _range(axis: ast.SweepRange, constant: Constant) -> list[Any]:
             raise QxSweepError(f"the range {part} must be a single number", axis.span)
     if step == 0:
         raise QxSweepError("the range step is zero", axis.step.span, hint="use a non-zero step")
-    count = math.floor((stop - start) / step + 1e-9) + 1
+    steps = (stop - start) / step
+    if not math.isfinite(steps) or steps >= MAX_VALUES:
+        raise QxSweepError(
+            f"the range {start:g} .. {stop:g} step {step:g} has too many values; at most {MAX_VALUES} are allowed",
+            axis.span,
+            hint="use a larger step",
+        )
+    count = math.floor(steps + 1e-9) + 1
     if count < 1:
         raise QxSweepError(
             f"the range {start:g} .. {stop:g} step {step:g} is empty",
@@ -132,6 +142,13 @@ def _sweep(
         else:
             name, values = _axis(line, checked, constant)
             axes.append(((name,), [(v,) for v in values], line.span))
+    total = math.prod(len(values) for _, values, _ in axes)
+    if total > MAX_VALUES:
+        raise QxSweepError(
+            f"this sweep makes {total} jobs; at most {MAX_VALUES} are allowed",
+            block.span,
+            hint="sweep fewer values, or split the experiment",
+        )
     jobs = []
     for combination in itertools.product(*(values for _, values, _ in axes)):
         variables: dict[str, Any] = {}
@@ -169,7 +186,8 @@ def _typed(name: str, value: Any, checked: Checked, job: str, span: Span | None)
         if isinstance(x, np.generic):
             x = x.item()
         if not isinstance(x, int | float) or isinstance(x, bool):
-            raise QxTypeError(f"{job}: `{name}` must be a number, not {x!r}", span)
+            what = "a list" if isinstance(x, list | tuple | np.ndarray) else f"`{x}`"
+            raise QxTypeError(f"{job}: `{name}` takes numbers, not {what}", span)
         if dtype is int:
             if isinstance(x, float) and not x.is_integer():
                 raise QxTypeError(

@@ -43,6 +43,7 @@ from qpurun import ast
 from qpurun.checker import Checked
 from qpurun.errors import QxDeviceError, QxError, QxNameError, QxTypeError, QxUnitError, QxWarning, Span
 from qpurun.functions import EOM, SETPOINT, SIGNATURES, Signature, bind
+from qpurun.jobs import MAX_VALUES
 from qpurun.units import UNIT_DIMENSION, UNIT_SCALE, Dimension
 
 RemoteDevices = Callable[[], Mapping[str, BaseDevice]]
@@ -149,7 +150,10 @@ class Lowerer:
             except QxError as error:
                 raise error.located(self.source) from None
             except PULSER_REFUSALS as error:
-                message = str(error).strip().strip("'\"") or type(error).__name__
+                message = str(error).strip()
+                if isinstance(error, KeyError):  # str() of a KeyError is the repr of the key
+                    message = message.strip("'\"")
+                message = message or type(error).__name__
                 raise QxDeviceError(message, node.span, self.source, hint=hint_for(message)) from None
         for warning in caught:
             if issubclass(warning.category, DeprecationWarning | PendingDeprecationWarning):
@@ -493,7 +497,14 @@ class Lowerer:
         owner = expr.value
         assert isinstance(owner, ast.Name)
         if owner.id == "device":
-            return getattr(self.device, expr.name)
+            found = getattr(self.device, expr.name)
+            if found is None:
+                raise QxNameError(
+                    f"{self.device.name} sets no `{expr.name}`",
+                    expr.span,
+                    hint="this limit is unbounded on this device",
+                )
+            return found
         channel_id = self.checked.channels[owner.id].channel_id
         channels = self.device.channels
         if channel_id not in channels:
@@ -515,6 +526,8 @@ class Lowerer:
             count: Any = args["num"]
             if not float(count).is_integer() or count < 1:
                 raise QxTypeError("`linspace` needs a whole number of points (at least 1)", expr.span)
+            if count > MAX_VALUES:
+                raise QxTypeError(f"`linspace` of {count:g} points; at most {MAX_VALUES} are allowed", expr.span)
             return np.linspace(args["start"], args["stop"], int(count))
         if name == "pulse":
             return self.pulse(args)
