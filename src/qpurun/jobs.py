@@ -20,6 +20,7 @@ import numpy as np
 from qpurun import ast
 from qpurun.checker import Checked
 from qpurun.errors import QxError, QxSweepError, QxTypeError, Span, raise_all
+from qpurun.units import Dimension
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ def _short(value: Any) -> str:
 
 # More values than any batch could run: refused before they are made.
 MAX_VALUES = 100_000
+# Pulser samples a waveform once per ns: a longer one would not fit in memory.
+MAX_WAVEFORM_NS = 10_000_000
 
 Constant = Callable[[ast.Expr], Any]
 _Axis = tuple[tuple[str, ...], list[tuple[Any, ...]], Span | None]
@@ -248,6 +251,14 @@ def expand(checked: Checked, constant: Constant) -> list[Job]:
             if not isinstance(runs, int | np.integer) or runs < 1:
                 raise QxTypeError(f"{label}: runs must be a whole number of at least 1, not {runs}", runs_span or span)
             typed = {name: _typed(name, variables[name], checked, label, span) for name in checked.variables}
+            for name, value in typed.items():
+                too_long = [v for v in (value if isinstance(value, list) else [value]) if abs(v) > MAX_WAVEFORM_NS]
+                if checked.variable_dimensions.get(name) is Dimension.TIME and too_long:
+                    raise QxSweepError(
+                        f"{label}: `{name}` = {too_long[0]:g} ns is longer than any sequence can be sampled",
+                        span,
+                        hint=f"times are at most {MAX_WAVEFORM_NS} ns (10 ms)",
+                    )
             if checked.mappable:
                 typed["qubits"] = variables["qubits"]
             jobs.append(Job(index, int(runs), typed, span, runs_span))

@@ -43,7 +43,7 @@ from qpurun import ast
 from qpurun.checker import Checked
 from qpurun.errors import QxDeviceError, QxError, QxNameError, QxTypeError, QxUnitError, QxWarning, Span
 from qpurun.functions import EOM, SETPOINT, SIGNATURES, Signature, bind
-from qpurun.jobs import MAX_VALUES
+from qpurun.jobs import MAX_VALUES, MAX_WAVEFORM_NS
 from qpurun.units import UNIT_DIMENSION, UNIT_SCALE, Dimension
 
 RemoteDevices = Callable[[], Mapping[str, BaseDevice]]
@@ -532,7 +532,14 @@ class Lowerer:
         if name == "pulse":
             return self.pulse(args)
         if "duration" in args and not isinstance(args["duration"], Parametrized):
-            args["duration"] = whole_ns(args["duration"], bound["duration"].span)  # type: ignore[union-attr]
+            duration = whole_ns(args["duration"], bound["duration"].span)  # type: ignore[union-attr]
+            args["duration"] = duration
+            if duration > MAX_WAVEFORM_NS:
+                raise QxDeviceError(
+                    f"a waveform of {duration} ns is too long to sample (at most {MAX_WAVEFORM_NS} ns)",
+                    bound["duration"].span,  # type: ignore[union-attr]
+                    hint="Pulser keeps one sample per ns; no device runs a pulse this long",
+                )
         with self.at(expr):
             return self.waveform(name, args)
 
