@@ -74,6 +74,11 @@ def _template_line(error: BaseException) -> int | None:
     return found
 
 
+def _located(message: str, error: BaseException, source: Source, hint: str) -> QxTemplateError:
+    line = _template_line(error) or 1
+    return QxTemplateError(message, Span(line, 1, line, 2), source, hint=hint)
+
+
 def render(text: str, values: Mapping[str, Any], *, filename: str = "<spec>") -> Source:
     """Render a template spec; the Source maps every rendered line to its template line."""
     template_source = Source(filename, text)
@@ -83,34 +88,16 @@ def render(text: str, values: Mapping[str, Any], *, filename: str = "<spec>") ->
         template.filename = _TEMPLATE_NAME
         rendered = template.render(**values)
     except jinja2.TemplateSyntaxError as error:
-        line = error.lineno or 1
-        raise QxTemplateError(
-            f"template syntax: {error.message}", Span(line, 1, line, 2), template_source, hint="see the Jinja2 docs"
-        ) from None
+        raise _located(f"template syntax: {error.message}", error, template_source, "see the Jinja2 docs") from None
     except jinja2.UndefinedError as error:
-        line = _template_line(error) or 1
-        raise QxTemplateError(
-            f"{error.message}",
-            Span(line, 1, line, 2),
-            template_source,
-            hint="give it with --set NAME=VALUE or --params FILE",
-        ) from None
+        hint = "give it with --set NAME=VALUE or --params FILE"
+        raise _located(str(error.message), error, template_source, hint) from None
     except jinja2.exceptions.SecurityError as error:
-        line = _template_line(error) or 1
-        raise QxTemplateError(
-            f"the template sandbox refused: {error}",
-            Span(line, 1, line, 2),
-            template_source,
-            hint="templates may compute values, not reach Python internals",
-        ) from None
+        hint = "templates may compute values, not reach Python internals"
+        raise _located(f"the template sandbox refused: {error}", error, template_source, hint) from None
     except Exception as error:  # anything the template's own code raised
-        line = _template_line(error) or 1
-        raise QxTemplateError(
-            f"the template failed: {type(error).__name__}: {error}",
-            Span(line, 1, line, 2),
-            template_source,
-            hint="templates cannot read files or import modules",
-        ) from None
+        message = f"the template failed: {type(error).__name__}: {error}"
+        raise _located(message, error, template_source, "templates cannot read files or import modules") from None
     lines: list[str] = []
     origins: list[int] = []
     pending = 0
