@@ -183,7 +183,12 @@ def _finish(store: Store, batch: Batch, *, as_json: bool, out_dir: Path | None) 
     batch = store.batch(batch.batch_id)
     status = batch_status(batch, store.counts(batch.batch_id))
     if out_dir is not None:
-        output.write_results(out_dir, batch, jobs, status)
+        try:
+            output.write_results(out_dir, batch, jobs, status)
+        except output.OutputError as error:
+            raise EnvironmentProblem(
+                f"{error}\n  the results are safe in the store: `qpurun results {batch.batch_id} --csv`"
+            ) from None
     if as_json:
         print(json.dumps(output.results_json(batch, jobs, status), indent=2))
     else:

@@ -278,7 +278,8 @@ class Store:
     """The SQLite store at `path`; one connection per thread, opened on first use."""
 
     def __init__(self, path: str | Path | None = None, *, timeout: float | None = None) -> None:
-        self.path = Path(path) if path is not None else default_path()
+        # Absolute: worker processes may run in another directory.
+        self.path = (Path(path) if path is not None else default_path()).expanduser().absolute()
         if timeout is None:
             timeout = float(os.environ.get("QPURUN_STORE_TIMEOUT", DEFAULT_TIMEOUT))
         self.timeout = timeout
@@ -331,10 +332,13 @@ class Store:
                 ) from None
             raise StoreError(f"the store {where} failed: {text}") from None
         except sqlite3.DatabaseError as error:
-            raise StoreCorrupt(
-                f"the store {where} is corrupt ({error}); "
-                "hint: move it aside (qpurun starts a new one) and restore it from a backup"
-            ) from None
+            text = str(error)
+            if "not a database" in text or "malformed" in text or "corrupt" in text:
+                raise StoreCorrupt(
+                    f"the store {where} is corrupt ({text}); "
+                    "hint: move it aside (qpurun starts a new one) and restore it from a backup"
+                ) from None
+            raise StoreError(f"the store {where} failed: {text}") from None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
