@@ -891,3 +891,11 @@ def test_expressions_come_back_exactly(tree: Any) -> None:
     text = import_text(seq.to_abstract_repr(), jobs=[{"runs": 1, "variables": {"x": 1.0, "y": 2.0, "z": [1.0, 2.0]}}])
     compiled = qpurun.loads(text, validate=False).sequence
     assert json.loads(compiled.to_abstract_repr())["operations"] == original["operations"], text
+
+
+def test_a_malformed_sequence_is_named_as_such() -> None:
+    seq, _ = constant_pulse()
+    data = json.loads(seq.to_abstract_repr())
+    data["operations"][0]["op"] = "sparkle"
+    with pytest.raises(QxImportError, match="not a valid Pulser sequence"):
+        import_text(json.dumps(data))

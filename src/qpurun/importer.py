@@ -96,7 +96,39 @@ def import_sequence(
         raise QxImportError(f"the input is not JSON: {error}") from None
     if not isinstance(data, dict) or "operations" not in data or "register" not in data:
         raise QxImportError("the input is not a Pulser sequence in the abstract representation")
-    return _Importer(data, jobs=jobs, name=name, runs=runs, side_files=side_files).spec()
+    _validate(seq_json)
+    try:
+        return _Importer(data, jobs=jobs, name=name, runs=runs, side_files=side_files).spec()
+    except (ValueError, KeyError, TypeError) as error:  # Pulser refusing a layout or register we rebuild
+        raise QxImportError(f"cannot read the sequence: {error}") from None
+
+
+def _validate(seq_json: str) -> None:
+    """Pulser's own schema check, so that a malformed file is named as such, not half-imported."""
+    import jsonschema  # type: ignore[import-untyped]
+    from pulser.json.abstract_repr.validation import validate_abstract_repr
+
+    try:
+        validate_abstract_repr(seq_json, "sequence")
+    except jsonschema.ValidationError as error:
+        # The schema is a union of unions; the deepest complaint finds the entry at fault
+        # (`operations/3`, `register/0`), though not always the field within it.
+        deepest: list[str | int] = []
+        pending = [error]
+        while pending:
+            current = pending.pop()
+            pending.extend(current.context or ())
+            if len(current.absolute_path) > len(deepest):
+                deepest = list(current.absolute_path)
+        part: Any = json.loads(seq_json)
+        for key in deepest[:2]:
+            part = part[key]
+        where = "/".join(str(key) for key in deepest[:2]) or "the top level"
+        raise QxImportError(
+            f"this is not a valid Pulser sequence: {where} is none of the forms Pulser writes "
+            f"({json.dumps(part)[:100]})",
+            hint="export it with `Sequence.to_abstract_repr()`",
+        ) from None
 
 
 def import_text(
