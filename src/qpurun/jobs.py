@@ -74,6 +74,14 @@ def _values(name: str, value: Any, checked: Checked, span: Span | None) -> list[
     array = np.asarray(value, dtype=object if isinstance(value, list) else None)
     if declaration is not None and declaration.size is not None:
         # An array variable: one list is one value; a list of lists sweeps.
+        rows = [item for item in array if isinstance(item, list | np.ndarray)] if array.ndim == 1 else []
+        if rows:
+            lengths = sorted({len(row) for row in rows} | ({1} if len(rows) < len(array) else set()))
+            raise QxSweepError(
+                f"the values of `{name}` are lists of different lengths ({', '.join(map(str, lengths))})",
+                span,
+                hint=f"each value of `{name}` is a list of {declaration.size} numbers",
+            )
         if array.ndim == 1:
             return [list(array)]
         if array.ndim == 2:

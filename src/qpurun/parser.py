@@ -309,14 +309,21 @@ def _translate(error: UnexpectedInput, source: Source) -> QxSyntaxError:
         text = source.line(line).split("#")[0].rstrip()
         span = Span(line, len(text) + 1, line, len(text) + 2)
         message = f"expected {_expected(expected)} before the end of the line"
-    elif token.value in _KEYWORDS and "RBRACE" in expected and column == 1 + _indent(source.line(line)):
+    else:
         # A statement keyword where a block's items go: the block was left open.
-        open_block = _unclosed(source, line - 1)
+        # Inside `jobs {` the keyword itself parses as a name (`sweep = ...`), so
+        # the parser stops on the token after it: `sweep {`.
+        before = source.line(line)[: column - 1].strip()
+        keyword = before or str(token.value)
+        starts_line = column == 1 + _indent(source.line(line)) and "RBRACE" in expected
+        after_keyword = before in _KEYWORDS and token.type in ("LBRACE", "STRING", "NAME", "NUMBER")
+        open_block = _unclosed(source, line - 1) if (starts_line and keyword in _KEYWORDS) or after_keyword else None
         if open_block is not None:
             opened, opener = open_block
             message = (
-                f"the `{opener}` opened on line {opened.line} was never closed; `{token.value}` cannot appear inside it"
+                f"the `{opener}` opened on line {opened.line} was never closed; `{keyword}` cannot appear inside it"
             )
+            span = Span(line, 1 + _indent(source.line(line)), line, 1 + _indent(source.line(line)) + len(keyword))
             hint = "add the closing `}` before this line"
     return QxSyntaxError(message, span, source, hint=hint)
 
