@@ -186,3 +186,15 @@ def test_progress_bar_only_on_a_terminal() -> None:
         progress.finish()
     assert pipe.getvalue() == ""
     assert "5/20 jobs  1 failed  ETA" in terminal.getvalue() and "20/20 jobs" in terminal.getvalue()
+
+
+def test_the_noise_block_reaches_the_emulator(qpurun, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    spec = tmp_path / "noisy.qx"
+    text = Path(RABI).read_text().replace("runs 200", "runs 400\nnoise { p_false_pos = 0.25, p_false_neg = 0 }")
+    spec.write_text(text.replace("t = 100 ns .. 2 us step 100 ns", "t = [1000]"))
+    outcome = qpurun("run", str(spec), "--json", "--out", str(tmp_path / "out"))
+    assert outcome.code == 0, outcome.err
+    (job,) = outcome.json()["jobs"]  # type: ignore[index]
+    # t = 1 µs: a full Rabi cycle, the atom is back in the ground state; only false positives read 1.
+    assert sum(job["counts"].values()) == 400
+    assert 60 <= job["counts"].get("1", 0) <= 140  # 0.25 × 400 = 100, σ ≈ 9
