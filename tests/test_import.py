@@ -899,3 +899,12 @@ def test_a_malformed_sequence_is_named_as_such() -> None:
     data["operations"][0]["op"] = "sparkle"
     with pytest.raises(QxImportError, match="not a valid Pulser sequence"):
         import_text(json.dumps(data))
+
+
+def test_a_dmm_configured_twice_is_an_error() -> None:
+    seq = mock()  # a virtual device may reuse its DMM
+    seq.config_slm_mask(["q2"])
+    seq.config_detuning_map(LINE.define_detuning_map({"q0": 1.0}), "dmm_0")
+    seq.add_dmm_detuning(ConstantWaveform(100, -2.0), "dmm_0_1")
+    with pytest.raises(QxImportError, match="configured twice"):
+        import_text(seq.to_abstract_repr())

@@ -329,6 +329,8 @@ class _Importer:
         self.declarations: list[ast.Statement] = []
         self.device_json: dict[str, Any] | None = None
         self.default_traps: dict[str, int] = {}
+        self.dmm_configurations: dict[str, int] = {}
+        self.detuning_maps: set[str] = set()
 
     # ---- whole file
 
@@ -851,11 +853,20 @@ class _Importer:
                 raise QxImportError(
                     f"an SLM mask on `{op['dmm_id']}` cannot be written in `.qx`: `slm_mask` uses dmm_0"
                 )
+            self.dmm_configurations["dmm_0"] = self.dmm_configurations.get("dmm_0", 0) + 1
             return ast.SlmMask(tuple(self.qubit_id(q) for q in op["qubits"]))
         detuning_map = op["detuning_map"]
         if detuning_map.get("slug") is not None:
             raise QxImportError(f"a named detuning map (`{detuning_map['slug']}`) cannot be written in `.qx`")
         dmm_id = str(op["dmm_id"])
+        if self.dmm_configurations.get(dmm_id, 0):
+            # Pulser calls the second configuration of dmm_0 `dmm_0_1`; a spec names a map by its DMM.
+            raise QxImportError(
+                f"`{dmm_id}` is configured twice (an SLM mask and a detuning map, or two maps), "
+                "which `.qx` cannot write: a detuning map is addressed by its DMM"
+            )
+        self.dmm_configurations[dmm_id] = 1
+        self.detuning_maps.add(dmm_id)
         name = self.fresh("detuning", plain=True)
         weights = self.weights(detuning_map["traps"])
         return ast.DetuningMap(name, dmm_id, weights)
@@ -928,6 +939,8 @@ class _Importer:
                 return ast.PhaseShift(phase, tuple(self.qubit_at(t) for t in targets), basis)
             return ast.PhaseShiftIndex(phase, tuple(self.value(t, None) for t in targets), basis)
         if kind == "add_dmm_detuning":
+            if op["dmm_name"] not in self.detuning_maps:
+                raise QxImportError(f"`{op['dmm_name']}` is not a DMM with a detuning map `.qx` can name")
             return ast.Detune(self.waveform(op["waveform"], _F), str(op["dmm_name"]), self.protocol(op))
         if kind == "truncate":
             return ast.Truncate(self.value(op["duration"], _T))
