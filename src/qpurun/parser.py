@@ -303,7 +303,7 @@ def _translate(error: UnexpectedInput, source: Source) -> QxSyntaxError:
     span = Span(line, column, token.end_line or line, token.end_column or column + 1)
     expected = _accepted(error)
     message = f"unexpected {_token_words(token)}; expected {_expected(expected)}"
-    hint = _hint(token, expected, source, line)
+    hint = _labelled(error) or _hint(token, expected, source, line)
     if token.type == "_NL":
         # Point just past the last character of the line, where something is missing.
         text = source.line(line).split("#")[0].rstrip()
@@ -338,6 +338,51 @@ def _indent(text: str) -> int:
 
 _PROTOCOLS = ("min-delay", "no-delay", "wait-for-all")
 _BASES = ("ground-rydberg", "digital", "XY")
+
+
+def _at_top(*lines: str) -> list[str]:
+    # LALR states match only at the same stack depth: the first statement of a
+    # file and any later one differ, so each example comes both ways.
+    return [f"{before}{line}\n" for before in ("", "device X\n") for line in lines]
+
+
+def _inside(block: str, first: str, *lines: str) -> list[str]:
+    return [
+        f"{before}{block} {{\n{earlier}{line}\n}}\n"
+        for before in ("", "device X\n")
+        for earlier in ("", first + "\n")
+        for line in lines
+    ]
+
+
+# Common mistakes, recognised by the parser state they stop in (lark's
+# `match_examples`): each label's examples fail where the mistake does.
+_MISTAKES: dict[str, list[str]] = {
+    "`var` declares a variable that the jobs give values: `var t: int`; a fixed value is `let t = 5`": _at_top(
+        "var t = 5"
+    ),
+    "`let` names a value: `let t = 100 ns`; a variable the jobs sweep is `var t: int`": _at_top("let t: int"),
+    "an operation names its channel with `on`: `add p on ryd`, `delay 100 ns on ryd`": _inside(
+        "sequence",
+        "measure digital",
+        "add p to ryd",
+        "add pulse(amplitude = 1) to ryd",
+        "delay 100 ns to ryd",
+        "detune w to dmm_0",
+    ),
+    "a sweep line is `name = values`, e.g. `t = [100, 200] ns` or `t = 100 ns .. 1 us step 100 ns`": _inside(
+        "sweep", "t = 1", "t in [1, 2]", "t: [1, 2]"
+    ),
+    "a channel is declared `channel ryd = rydberg_global`": _at_top("channel ryd: rydberg_global"),
+}
+
+
+def _labelled(error: UnexpectedInput) -> str | None:
+    try:
+        label = error.match_examples(_lark().parse, _MISTAKES, use_accepts=True)
+    except UnexpectedInput:  # pragma: no cover - an example that parses raises nothing
+        return None
+    return label if isinstance(label, str) else None
 
 
 def _hint(token: Token, expected: set[str], source: Source, line: int) -> str | None:
