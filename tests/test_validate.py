@@ -300,6 +300,15 @@ def test_a_mappable_register_builds_the_long_way() -> None:
     assert isinstance(builder.refusal({"omega": 1.0}), ValueError)  # 'qubits' must be specified
 
 
+def test_qubits_for_a_register_that_is_not_mappable_are_refused_as_pulser_does() -> None:
+    experiment = qpurun.loads(CASES["durations"], validate=False)
+    variables = {"t": 100, "qubits": {"q0": 0}}
+    with pytest.raises(ValueError, match="'qubits' must not be specified") as plain:
+        experiment.sequence.build(**variables)
+    error = JobBuilder(experiment.sequence).refusal(variables)
+    assert type(error) is ValueError and str(error) == str(plain.value)
+
+
 def _constant(duration: int, value: Any) -> Any:
     from pulser.waveforms import ConstantWaveform
 

@@ -207,7 +207,7 @@ class JobBuilder:
 
     def build(self, variables: Mapping[str, Any]) -> pulser.Sequence[Any]:
         """The job's built sequence; raises what `sequence.build(**variables)` raises."""
-        if self._start is None:
+        if self._start is None or "qubits" in variables:  # build() refuses `qubits` here: let it
             return self.sequence.build(**variables)
         # Sequence.build, from its first line on the variables to its end.
         template = self.sequence
