@@ -225,6 +225,14 @@ def target_several() -> tuple[Sequence, Jobs]:
     return seq, None
 
 
+def target_list_of_one() -> tuple[Sequence, Jobs]:
+    seq = mock()
+    seq.declare_channel("local", "rydberg_local")
+    seq.target(["q1"], "local")
+    seq.add(Pulse.ConstantPulse(100, 1.0, 0, 0), "local")
+    return seq, None
+
+
 def target_index() -> tuple[Sequence, Jobs]:
     seq = mock()
     which = seq.declare_variable("which", dtype=int)
@@ -587,6 +595,7 @@ CASES = [
     _case(protocols_and_phase_shifts),
     _case(target),
     _case(target_several),
+    _case(target_list_of_one),
     _case(target_index),
     _case(delays),
     _case(align),
