@@ -775,7 +775,17 @@ def test_what_qx_cannot_say_is_an_error(build: Callable[[Sequence], None], messa
         import_text(seq.to_abstract_repr())
 
 
-def test_eom_with_other_channels_inside_is_an_error() -> None:
+def test_other_operations_inside_eom_mode_are_an_error() -> None:
+    seq = analog()
+    seq.enable_eom_mode("ryd", 3.0, 0.0)
+    seq.phase_shift(PI / 2, "q0", "q1", "q2", basis="ground-rydberg")
+    seq.add_eom_pulse("ryd", 100, 0.0)
+    seq.disable_eom_mode("ryd")
+    with pytest.raises(QxImportError, match="`phase_shift` while `ryd` is in EOM mode"):
+        import_text(seq.to_abstract_repr())
+
+
+def test_ending_in_eom_mode_is_an_error() -> None:
     seq = Sequence(TRIANGLE.define_register(0, 1), AnalogDevice)
     seq.declare_channel("ryd", "rydberg_global")
     seq.enable_eom_mode("ryd", 3.0, 0.0)
