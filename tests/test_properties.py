@@ -110,6 +110,7 @@ def mutated_specs(draw: st.DrawFn) -> str:
         st.sampled_from(
             [
                 "delete token",
+                "insert token",
                 "duplicate token",
                 "swap tokens",
                 "delete line",
@@ -127,6 +128,8 @@ def mutated_specs(draw: st.DrawFn) -> str:
         start, end = spans[i]
         if kind == "delete token":
             return text[:start] + text[end:]
+        if kind == "insert token":
+            return text[:start] + draw(st.sampled_from(TOKENS)) + " " + text[start:]
         if kind == "duplicate token":
             return text[:end] + " " + text[start:end] + text[end:]
         j = draw(st.integers(0, len(spans) - 1))

@@ -378,11 +378,24 @@ _MISTAKES: dict[str, list[str]] = {
 
 
 def _labelled(error: UnexpectedInput) -> str | None:
-    try:
-        label = error.match_examples(_lark().parse, _MISTAKES, use_accepts=True)
-    except UnexpectedInput:  # pragma: no cover - an example that parses raises nothing
+    """The label of a mistake whose examples stop in the same state, on the same kind of token.
+
+    `UnexpectedInput.match_examples` does this, but its debug logging formats a
+    ParserState with `%d` and raises TypeError when the accepted sets differ.
+    """
+    if not isinstance(error, UnexpectedToken) or error.state is None:
         return None
-    return label if isinstance(label, str) else None
+    accepted = _accepted(error)
+    for label, examples in _MISTAKES.items():
+        for example in examples:
+            try:
+                _lark().parse(example)
+            except UnexpectedToken as found:
+                if found.state == error.state and found.token.type == error.token.type and _accepted(found) == accepted:
+                    return label
+            except UnexpectedInput:
+                continue
+    return None
 
 
 def _hint(token: Token, expected: set[str], source: Source, line: int) -> str | None:
