@@ -233,6 +233,16 @@ def target_list_of_one() -> tuple[Sequence, Jobs]:
     return seq, None
 
 
+def qubit_named_index() -> tuple[Sequence, Jobs]:
+    # `target index ...` is the by-index form, so this qubit is targeted by its number.
+    seq = Sequence(Register({"index": (0, 0), "b": (6, 0)}), MockDevice)
+    seq.declare_channel("ch", "rydberg_local", initial_target="index")
+    seq.add(Pulse.ConstantPulse(100, 1.0, 0, 0), "ch")
+    seq.target(["index", "b"], "ch")
+    seq.phase_shift(1.0, "index", basis="ground-rydberg")
+    return seq, None
+
+
 def target_index() -> tuple[Sequence, Jobs]:
     seq = mock()
     which = seq.declare_variable("which", dtype=int)
@@ -597,6 +607,7 @@ CASES = [
     _case(target_several),
     _case(target_list_of_one),
     _case(target_index),
+    _case(qubit_named_index),
     _case(delays),
     _case(align),
     _case(phase_shift),

@@ -366,8 +366,10 @@ class _Importer:
     def check_name(self, name: str, what: str) -> None:
         if not _NAME.match(name):
             raise QxImportError(f"{what} `{name}` is not a name `.qx` can write (letters, digits, `_`)")
-        if name in BUILTINS or name in SIGNATURES:
+        if what != "qubit" and (name in BUILTINS or name in SIGNATURES):
             raise QxImportError(f"{what} `{name}` is a built-in name in `.qx`; rename it in Pulser first")
+        if what == "variable" and name == "runs":
+            raise QxImportError("a variable named `runs` cannot be given values in `.qx`: `runs` is the job's shots")
 
     def fresh(self, stem: str, *, plain: bool = False) -> str:
         """An unused name: `w1`, `w2`, ... (or `stem`, then `stem2`, ... when `plain`)."""
@@ -816,6 +818,8 @@ class _Importer:
                 literal = literal or (
                     isinstance(target, list) and len(target) > 1 and all(type(t) is int for t in target)
                 )
+                indices = [target] if isinstance(target, int) else target if literal else []
+                literal = literal and "index" not in (self.qubit_at(q) for q in indices)
                 if op["channel"] in names and literal:
                     position = names.index(op["channel"])
                     for channel, channel_id in pending[:position]:
@@ -918,9 +922,15 @@ class _Importer:
             return ast.Add(self.pulse(op), op["channel"], self.protocol(op))
         if kind == "target":
             target = op["target"]
-            if isinstance(target, int) and not isinstance(target, bool):
+            # `target index ...` is the by-index form: a qubit called `index` is targeted by its number.
+            if isinstance(target, int) and not isinstance(target, bool) and self.qubit_at(target) != "index":
                 return ast.Target((self.qubit_at(target),), op["channel"])
-            if isinstance(target, list) and target and all(type(t) is int for t in target):
+            if (
+                isinstance(target, list)
+                and target
+                and all(type(t) is int for t in target)
+                and "index" not in (self.qubit_at(t) for t in target)
+            ):
                 return ast.Target(tuple(self.qubit_at(t) for t in target), op["channel"])
             return ast.TargetIndex(self.value(target, None), op["channel"])
         if kind == "delay":
@@ -935,7 +945,7 @@ class _Importer:
             basis = None if op.get("basis", "digital") == "digital" else ast.Basis(op["basis"])
             phase = self.value(op["phi"], _A)
             targets = op["targets"]
-            if all(type(t) is int for t in targets):
+            if all(type(t) is int for t in targets) and "index" not in (self.qubit_at(t) for t in targets):
                 return ast.PhaseShift(phase, tuple(self.qubit_at(t) for t in targets), basis)
             return ast.PhaseShiftIndex(phase, tuple(self.value(t, None) for t in targets), basis)
         if kind == "add_dmm_detuning":
