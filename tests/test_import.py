@@ -796,6 +796,13 @@ def test_other_operations_inside_eom_mode_are_an_error() -> None:
         import_text(seq.to_abstract_repr())
 
 
+def test_numbered_qubits_are_an_error() -> None:
+    seq = mock(Register.square(2, spacing=6))  # ids 0, 1, 2, 3: .qx names its qubits
+    with pytest.raises(QxImportError, match="qubit `0` is not a name") as raised:
+        import_text(seq.to_abstract_repr())
+    assert raised.value.hint is not None and 'prefix="q"' in raised.value.hint
+
+
 def test_ending_in_eom_mode_is_an_error() -> None:
     seq = Sequence(TRIANGLE.define_register(0, 1), AnalogDevice)
     seq.declare_channel("ryd", "rydberg_global")

@@ -365,7 +365,11 @@ class _Importer:
 
     def check_name(self, name: str, what: str) -> None:
         if not _NAME.match(name):
-            raise QxImportError(f"{what} `{name}` is not a name `.qx` can write (letters, digits, `_`)")
+            hint = 'give the register named qubits, e.g. Register.square(3, prefix="q")' if what == "qubit" else None
+            raise QxImportError(
+                f"{what} `{name}` is not a name `.qx` can write (a letter or `_`, then letters, digits, `_`)",
+                hint=hint,
+            )
         if what != "qubit" and (name in BUILTINS or name in SIGNATURES):
             raise QxImportError(f"{what} `{name}` is a built-in name in `.qx`; rename it in Pulser first")
         if what == "variable" and name == "runs":
