@@ -797,7 +797,7 @@ def test_other_operations_inside_eom_mode_are_an_error() -> None:
 
 
 def test_numbered_qubits_are_an_error() -> None:
-    seq = mock(Register.square(2, spacing=6))  # ids 0, 1, 2, 3: .qx names its qubits
+    seq = mock(Register({"0": (0, 0), "1": (6, 0)}))  # as Register.square(2) writes its ids
     with pytest.raises(QxImportError, match="qubit `0` is not a name") as raised:
         import_text(seq.to_abstract_repr())
     assert raised.value.hint is not None and 'prefix="q"' in raised.value.hint
