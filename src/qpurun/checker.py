@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import difflib
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -435,6 +436,27 @@ class _Checker:
             self.mappable = True
             self.qubits = {f"q{i}" for i in range(register.qubit_count)}
 
+    def word_span(self, span: Span | None, word: str, *, after: str | None = None) -> Span | None:
+        """Where `word` is written in a statement, for names the syntax tree keeps as text.
+
+        The caret then points at the misspelt name, not at the whole statement.
+        Past the statement's first word (its keyword), and past `after` if given.
+        """
+        if span is None:
+            return None
+        text = self.source.line(span.line)
+        end = span.end_column - 1 if span.end_line == span.line else len(text)
+        start = span.column - 1
+        keyword = re.match(r"\s*\S+", text[start:end])
+        start += keyword.end() if keyword else 0
+        if after is not None:
+            marker = re.search(rf"\b{re.escape(after)}\b", text[start:end])
+            start += marker.end() if marker else 0
+        found = re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text[start:end])
+        if found is None:
+            return span
+        return Span(span.line, start + found.start() + 1, span.line, start + found.end() + 1)
+
     def check_qubits(self, qubits: Iterable[str], span: Span | None) -> None:
         if self.qubits is None:
             return  # generated registers: Pulser checks the ids
@@ -443,7 +465,7 @@ class _Checker:
                 self.error(
                     QxNameError(
                         f"unknown qubit `{qubit}`",
-                        span,
+                        self.word_span(span, qubit),
                         hint=_did_you_mean(qubit, self.qubits) or "qubits are " + ", ".join(sorted(self.qubits)),
                     )
                 )
@@ -481,7 +503,7 @@ class _Checker:
             self.error(
                 QxNameError(
                     f"unknown channel `{name}`",
-                    span,
+                    self.word_span(span, name, after="on"),
                     hint=_did_you_mean(name, self.channels) or "declare it, e.g. `channel ryd = rydberg_global`",
                 )
             )
