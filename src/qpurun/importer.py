@@ -619,7 +619,9 @@ class _Importer:
         if isinstance(value, list):
             items = tuple(self.expression(v) for v in value)
             unit = _UNIT.get(dimension) if dimension is not None else None
-            if unit is None or unit is ast.Unit.NS or not any(v != 0 for v in value if isinstance(v, int | float)):
+            numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            # A unit only on a list of numbers: on one holding a variable it would scale a Python list.
+            if unit is None or unit is ast.Unit.NS or not numbers or not any(v != 0 for v in value):
                 return ast.ListExpr(items)
             return ast.Quantity(ast.ListExpr(items), unit)
         if isinstance(value, dict):
