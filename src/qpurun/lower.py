@@ -446,6 +446,12 @@ class Lowerer:
             left, right = self.value(expr.left), self.value(expr.right)
             if isinstance(left, list) or isinstance(right, list):
                 left, right = _array(left), _array(right)
+            if isinstance(left, list) or isinstance(right, list):  # Python would repeat a list times an int
+                raise QxTypeError(
+                    f"cannot compute `{expr.op.value}` on a list that holds a variable",
+                    expr.span,
+                    hint=_LIST_OF_VARIABLES,
+                )
             try:
                 return _BINARY[expr.op](left, right)
             except ZeroDivisionError:
@@ -461,6 +467,8 @@ class Lowerer:
         if isinstance(expr, ast.UnaryOp):
             operand = self.value(expr.operand)
             operand = _array(operand) if isinstance(operand, list) else operand
+            if isinstance(operand, list):
+                raise QxTypeError("cannot negate a list that holds a variable", expr.span, hint=_LIST_OF_VARIABLES)
             return -operand if expr.op is ast.UnaryOperator.NEG else operand
         if isinstance(expr, ast.Index):
             container = self.value(expr.value)
@@ -581,6 +589,12 @@ class Lowerer:
         if amplitude_is_waveform:
             return pulser.Pulse.ConstantDetuning(amplitude, detuning, phase, shift)
         return pulser.Pulse.ConstantAmplitude(amplitude, detuning, phase, shift)
+
+
+_LIST_OF_VARIABLES = (
+    "Pulser cannot compute with a list of variables; declare an array variable (`var xs: float[3]`) "
+    "and compute with it, or compute inside the list"
+)
 
 
 def _protocol(protocol: ast.Protocol | None, default: Protocols) -> Protocols:
