@@ -42,7 +42,7 @@ class Expected:
 
 def expectations(path: Path) -> list[Expected]:
     found = []
-    for text in path.read_text(encoding="utf-8").splitlines():
+    for text in path.read_text(encoding="utf-8").removeprefix("\ufeff").splitlines():  # one case starts with a BOM
         if not text.startswith("# expect:"):
             break
         match = EXPECT.fullmatch(text)

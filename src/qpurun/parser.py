@@ -265,8 +265,13 @@ def _translate(error: UnexpectedInput, source: Source) -> QxSyntaxError:
                 source,
                 hint='close it with `"` on the same line',
             )
+        elif char == "\ufeff":
+            hint = "the file starts with a byte-order mark; save it as UTF-8 without one"
+        elif not char.isprintable():
+            hint = "an invisible character; delete it"
+        shown = f"`{char}`" if char.isprintable() else f"U+{ord(char):04X}"
         return QxSyntaxError(
-            f"unexpected character `{char}`",
+            f"unexpected character {shown}",
             Span(line, column, line, column + 1),
             source,
             hint=hint,
