@@ -106,3 +106,15 @@ def test_cli_set_and_params(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert len(jobs) == 11  # --set wins over the file: 2 * 5 + 1 detunings
     assert main(["check", str(CHAIN), "--set", "not an assignment"]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+
+
+def test_plain_specs_do_not_load_jinja() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, qpurun\n"
+        f"qpurun.load({str(ROOT / 'specs' / 'rabi.qx')!r})\n"
+        "assert 'jinja2' not in sys.modules, 'a plain spec imported jinja2'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -18,12 +18,12 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from qpurun.errors import QxError, Source, Span
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 _MARKER = re.compile(r"[ \t]*#@L(\d+)$")
 _TEMPLATE_NAME = "<qx-template>"
@@ -39,6 +39,9 @@ def is_template(text: str) -> bool:
 
 
 def _environment() -> SandboxedEnvironment:
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
     env = SandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -81,6 +84,8 @@ def _located(message: str, error: BaseException, source: Source, hint: str) -> Q
 
 def render(text: str, values: Mapping[str, Any], *, filename: str = "<spec>") -> Source:
     """Render a template spec; the Source maps every rendered line to its template line."""
+    import jinja2  # here, not at import: plain specs never pay for Jinja
+
     template_source = Source(filename, text)
     env = _environment()
     try:
