@@ -31,7 +31,7 @@ from qpurun.errors import (
     raise_all,
 )
 from qpurun.functions import EOM, MATH, SETPOINT, SIGNATURES, UNSERIALIZABLE, VALUE, Kind, Param, Signature, bind
-from qpurun.units import UNIT_DIMENSION, UNIT_SCALE, Dimension, describe
+from qpurun.units import UNIT_DIMENSION, UNIT_SCALE, UNITS_OF, Dimension, describe
 
 BUILTINS = {"pi", "device"}
 
@@ -369,7 +369,12 @@ class _Checker:
     def check_points(self, points: Iterable[ast.Point], unit: ast.Unit | None, dimension: Dimension, size: int) -> None:
         if unit is not None and UNIT_DIMENSION[unit] is not dimension:
             self.error(
-                QxUnitError(f"coordinates are {describe(dimension)}, not in `{unit.value}`", points_span(points))
+                QxUnitError(
+                    f"{'the field is' if dimension is Dimension.FIELD else 'coordinates are'} {describe(dimension)}, "
+                    f"not in `{unit.value}`",
+                    points_span(points),
+                    hint=f"write it in {UNITS_OF[dimension]}",
+                )
             )
         for point in points:
             if len(point.coordinates) != size:

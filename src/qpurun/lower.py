@@ -90,6 +90,9 @@ _HINTS = (
     ("sequence's duration", "the whole sequence must fit in `device.max_sequence_duration`"),
     ("duration", "durations are whole ns within the channel's min/max duration"),
     ("qubit ids", "generated registers name their qubits q0, q1, ...; check the ids"),
+    ("number of atoms", "use fewer atoms: at most `device.max_atom_num`"),
+    ("does not have an eom", "this channel has no EOM mode on this device; add the pulses without `eom`"),
+    ("has been measured", "`measure` ends the sequence: write it last, once"),
     ("runs", "lower `runs` or pass --split-runs"),
     ("not defined", "check the qubit ids of the register"),
 )
