@@ -439,3 +439,29 @@ def test_an_unwritable_cache_directory_only_costs_time(tmp_path: Path, monkeypat
     blocker.write_text("not a directory")
     monkeypatch.setattr(platformdirs, "user_cache_dir", lambda *args, **kwargs: str(blocker / "cache"))
     assert parser._lark.__wrapped__().parse('experiment "x"\n')
+
+
+def test_warnings_from_building_jobs_are_located_not_leaked() -> None:
+    # pytest runs with filterwarnings=error: a warning escaping validation would fail this test.
+    spec = """\
+device AnalogDevice
+layout triangular(61, spacing = 5 um)
+register { q0 = trap 0 }
+channel ryd = rydberg_global
+var t: int
+sequence {
+  add pulse(amplitude = constant(t, 1 rad/us)) on ryd
+  measure ground-rydberg
+}
+runs 10
+sweep { t = 100 ns .. 105 ns step 1 ns }
+"""
+    experiment = qpurun.loads(spec, filename="w.qx")
+    rounded = [w for w in experiment.warnings if "rounded up" in w.message]
+    assert [w.message.split(":")[0] for w in rounded] == [
+        "job 1 (t = 101)",
+        "job 2 (t = 102)",
+        "job 3 (t = 103)",
+        "job 5 (t = 105)",
+    ]
+    assert all(w.span is not None and w.span.line == 7 for w in rounded)

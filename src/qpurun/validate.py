@@ -36,6 +36,7 @@ shown here exactly as the plain loop would.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
@@ -51,7 +52,7 @@ from pulser.backend import QPUBackend
 from pulser.devices import Device
 from pulser.parametrized import Parametrized
 
-from qpurun.errors import QxDeviceError, QxError, QxJobError, raise_all
+from qpurun.errors import QxDeviceError, QxError, QxJobError, QxWarning, raise_all
 from qpurun.lower import PULSER_REFUSALS, hint_for, lower
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ if TYPE_CHECKING:
     from qpurun.jobs import Job
 
 MAX_REPORTED_JOBS = 10
+
+MAX_RELOWERED_JOBS = 200
+"""How many jobs to lower again, at most, to locate the warnings their builds gave."""
 
 PARALLEL_MIN_JOBS = 1000
 """Below this many distinct jobs, forking workers costs more than it saves."""
@@ -92,14 +96,48 @@ def validate(experiment: Experiment, *, workers: int | None = None) -> None:
                     f"{job.describe()} asks for {job.runs} runs: {error}",
                     job.runs_span or job.span,
                     checked.source,
-                    hint="lower `runs`, or split the job (--split-runs, planned)",
+                    hint="lower `runs`, or split the job with --split-runs",
                 )
             )
             if len(errors) >= MAX_REPORTED_JOBS:
                 break
     raise_all(errors)
     if sequence.is_parametrized():
-        raise_all(build_failures(experiment, workers=workers))
+        # Pulser warns per job (a variable duration rounded to the clock): record, then locate.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            failures = build_failures(experiment, workers=workers)
+        raise_all(failures)
+        known = {w.message for w in experiment.warnings}
+        messages = {str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)} - known
+        experiment.warnings.extend(job_warnings(experiment, messages))
+
+
+def job_warnings(experiment: Experiment, messages: set[str]) -> list[QxWarning]:
+    """Locate warnings Pulser gave while building jobs: lower those jobs again, bound."""
+    found: list[QxWarning] = []
+    remaining = set(messages)
+    for job in experiment.jobs[:MAX_RELOWERED_JOBS]:
+        if not remaining or len(found) >= MAX_REPORTED_JOBS:
+            break
+        try:
+            lowered = lower(experiment.checked, bindings=job.variables, device=experiment.device)
+        except QxError:  # pragma: no cover - a job that fails was reported as an error
+            continue
+        for warning in lowered.warnings:
+            if warning.message in remaining:
+                remaining.discard(warning.message)
+                found.append(dataclasses.replace(warning, message=f"{job.describe()}: {warning.message}"))
+    if remaining:
+        checked = experiment.checked
+        found.append(
+            QxWarning(
+                f"{len(remaining)} more warnings from building jobs, not shown",
+                checked.sequence.span,
+                checked.source,
+            )
+        )
+    return found
 
 
 def build_failures(experiment: Experiment, *, workers: int | None = None) -> list[QxError]:
@@ -140,7 +178,7 @@ def locate_failure(experiment: Experiment, job: Job, error: Exception) -> QxErro
     """Lower the spec again with the job's values bound, to find the statement that fails."""
     checked = experiment.checked
     try:
-        lower(checked, bindings=job.variables)
+        lower(checked, bindings=job.variables, device=experiment.device)
     except QxError as located:
         return QxJobError(
             f"{job.describe()} does not build: {located.message}",
