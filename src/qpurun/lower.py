@@ -374,7 +374,7 @@ class Lowerer:
                 if isinstance(inner, ast.EomPulse):
                     seq.add_eom_pulse(
                         op.channel,
-                        self.value(inner.duration),
+                        self.duration(inner.duration),
                         self.value(inner.phase) if inner.phase is not None else 0.0,
                         self.value(inner.post_phase_shift) if inner.post_phase_shift is not None else 0.0,
                         protocol=_protocol(inner.protocol, "min-delay"),
@@ -420,7 +420,7 @@ class Lowerer:
     def duration(self, expr: ast.Expr) -> Any:
         """A time slot: a computed `1 us / 3` is an error, not a duration Pulser rounds."""
         value = self.value(expr)
-        return value if isinstance(value, Parametrized) else whole_ns(value, expr.span)
+        return value if isinstance(value, Parametrized) else sampled_ns(value, expr.span)
 
     def value_of(self, name: str, span: Span | None) -> Any:
         if name not in self.values:
@@ -540,17 +540,10 @@ class Lowerer:
             if count > MAX_VALUES:
                 raise QxTypeError(f"`linspace` of {count:g} points; at most {MAX_VALUES} are allowed", expr.span)
             return np.linspace(args["start"], args["stop"], int(count))
+        if "duration" in args and not isinstance(args["duration"], Parametrized):
+            args["duration"] = sampled_ns(args["duration"], bound["duration"].span)  # type: ignore[union-attr]
         if name == "pulse":
             return self.pulse(args)
-        if "duration" in args and not isinstance(args["duration"], Parametrized):
-            duration = whole_ns(args["duration"], bound["duration"].span)  # type: ignore[union-attr]
-            args["duration"] = duration
-            if duration > MAX_WAVEFORM_NS:
-                raise QxDeviceError(
-                    f"a waveform of {duration} ns is too long to sample (at most {MAX_WAVEFORM_NS} ns)",
-                    bound["duration"].span,  # type: ignore[union-attr]
-                    hint="Pulser keeps one sample per ns; no device runs a pulse this long",
-                )
         with self.at(expr):
             return self.waveform(name, args)
 
@@ -649,6 +642,18 @@ def whole_ns(value: Any, span: Span | None) -> Any:
     if array.ndim == 0:
         return int(rounded)
     return rounded.astype(int)
+
+
+def sampled_ns(value: Any, span: Span | None) -> Any:
+    """A duration Pulser will sample once per ns: whole, and short enough to hold in memory."""
+    duration = whole_ns(value, span)
+    if np.any(np.asarray(duration) > MAX_WAVEFORM_NS):
+        raise QxDeviceError(
+            f"{np.max(duration)} ns is too long to sample (at most {MAX_WAVEFORM_NS} ns)",
+            span,
+            hint="Pulser keeps one sample per ns; no device runs a pulse this long",
+        )
+    return duration
 
 
 def lower(checked: Checked, *, bindings: Mapping[str, Any] | None = None, device: BaseDevice | None = None) -> Lowered:
