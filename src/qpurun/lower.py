@@ -46,6 +46,9 @@ from qpurun.functions import EOM, SETPOINT, SIGNATURES, Signature, bind
 from qpurun.jobs import MAX_VALUES, MAX_WAVEFORM_NS
 from qpurun.units import UNIT_DIMENSION, UNIT_SCALE, Dimension
 
+# More traps than any layout holds; Pulser would try to place them all.
+MAX_TRAPS = 10_000
+
 RemoteDevices = Callable[[], Mapping[str, BaseDevice]]
 """Where `device remote "NAME"` looks: a connection's `fetch_available_devices`."""
 
@@ -399,10 +402,21 @@ class Lowerer:
         """Call arguments as {None: [positional...], name: value}, evaluated."""
         result: dict[Any, Any] = {}
         for argument in arguments:
+            value = self.constant(argument.value)
+            # Layouts and generated registers: a count this large would not fit in memory.
+            if (
+                isinstance(value, int | float | np.number)
+                and "spacing" not in (argument.name or "")
+                and abs(float(value)) > MAX_TRAPS
+            ):
+                raise QxDeviceError(
+                    f"{value:g} is too many for a layout or a register (at most {MAX_TRAPS})",
+                    argument.value.span,
+                )
             if argument.name is None:
-                result.setdefault(None, []).append(self.constant(argument.value))
+                result.setdefault(None, []).append(value)
             else:
-                result[argument.name] = self.constant(argument.value)
+                result[argument.name] = value
         return result
 
     def bound_values(self, signature: Signature, arguments: tuple[ast.Argument, ...]) -> dict[str, Any]:
