@@ -42,7 +42,7 @@ class Experiment:
 
         No `variables` key when the sequence declares none.
         """
-        with_variables = bool(self.checked.variables)
+        with_variables = bool(self.checked.variables) or self.checked.mappable  # placements go in `variables`
         return [job.params(with_variables=with_variables) for job in self.jobs]
 
     @property

@@ -625,8 +625,9 @@ def _is_waveform(value: Any) -> bool:
     if isinstance(value, Waveform):
         return True
     if isinstance(value, ParamObj):
-        # `cls` is the class, or a classmethod of it (BlackmanWaveform.from_max_val).
-        made = getattr(value.cls, "__self__", value.cls)
+        # `cls` is the class; for a classmethod (BlackmanWaveform.from_max_val) it is
+        # the plain function, and the class is its first argument.
+        made = value.args[0] if value.args and isinstance(value.args[0], type) else value.cls
         return isinstance(made, type) and issubclass(made, Waveform)
     return False
 
