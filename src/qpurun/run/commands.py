@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -29,7 +30,7 @@ from qpurun.cli import (
     compile_spec,
 )
 from qpurun.run import output
-from qpurun.run.executor import ExecutorError
+from qpurun.run.executor import SINGLE_THREAD_ENV, ExecutorError
 from qpurun.run.store import Batch, JobRow, Store, StoreError, batch_status
 
 RUN_EPILOG = (
@@ -206,10 +207,14 @@ def _finish(store: Store, batch: Batch, *, as_json: bool, out_dir: Path | None) 
 # ---- run
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from qpurun.run.executor import prestart
+def _single_threaded_blas() -> None:
+    """Workers are forked from this process: hold BLAS/OpenMP to one thread before numpy loads."""
+    if "numpy" not in sys.modules:
+        os.environ.update(SINGLE_THREAD_ENV)
 
-    prestart()  # the workers' forkserver imports Pulser while this process compiles the spec
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _single_threaded_blas()
     experiment = compile_spec(args.spec)
     import pulser.devices
     from pulser.backend import BackendConfig, QPUBackend
@@ -281,9 +286,7 @@ def _warn_about_shots(experiment: Any, plan_shots: Any) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from qpurun.run.executor import prestart
-
-    prestart()
+    _single_threaded_blas()
     store = _store()
     with _environment():
         batch_id = store.resolve(args.batch)

@@ -80,9 +80,18 @@ def prestart() -> None:
         forkserver.ensure_running()
 
 
-def _worker_main(connection: Any, store_path: str, timeout: float, emulator: str) -> None:
-    """The worker process's entry point (kept light: it names the module that imports Pulser)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _worker_main(
+    connection: Any, store_path: str, timeout: float, emulator: str, inherited: tuple[Any, ...] = ()
+) -> None:
+    """The worker process's entry point (kept light: it names the module that imports Pulser).
+
+    `inherited`: the runner's ends of the workers' pipes, which a forked worker holds copies of;
+    closed at once, or a worker would never see its runner die (no EOF while it holds one itself).
+    """
+    for end in inherited:
+        end.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker inherits the runner's handler
     os.environ.update(SINGLE_THREAD_ENV)
     from qpurun.run.worker import serve
 
@@ -154,6 +163,10 @@ class Executor:
             batch.outstanding.update(indices)
             self._queue.extend((batch_id, i) for i in indices)
             self._condition.notify_all()
+            idle = self._thread is None
+            pending = len(self._queue)
+        if idle and pending:
+            self._prefork(min(self.workers, pending))
         self._ensure_thread()
 
     def closed(self, batch_id: str) -> None:
@@ -280,18 +293,38 @@ class Executor:
     def _spawn(self) -> _Worker:
         if self._context is None:
             self._context = _context()
-        ours, theirs = self._context.Pipe(duplex=True)
-        process = self._context.Process(
+        worker = self._start(self._context)
+        self._pool.append(worker)
+        return worker
+
+    def _start(self, context: Any, *, forked: bool = False) -> _Worker:
+        ours, theirs = context.Pipe(duplex=True)
+        inherited = (ours, *(w.connection for w in self._pool)) if forked else ()
+        process = context.Process(
             target=_worker_main,
-            args=(theirs, str(self.store.path), self.store.timeout, self.emulator),
+            args=(theirs, str(self.store.path), self.store.timeout, self.emulator, inherited),
             name="qpurun-worker",
             daemon=True,
         )
         process.start()
         theirs.close()
-        worker = _Worker(process, ours)
-        self._pool.append(worker)
-        return worker
+        return _Worker(process, ours)
+
+    def _prefork(self, count: int) -> None:
+        """Fork the first workers from this process, which has Pulser imported already: no import at all.
+
+        Only while this process has a single thread (forking a threaded process can deadlock the
+        child) and on Linux; otherwise, and for replacements, workers come from the forkserver.
+        """
+        if sys.platform != "linux" or threading.active_count() != 1 or self._pool:
+            return
+        if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover
+            return
+        import qpurun.run.worker  # noqa: F401  (loaded once here, shared by the forked workers)
+
+        context = multiprocessing.get_context("fork")
+        for _ in range(count):
+            self._pool.append(self._start(context, forked=True))
 
     def _service(self, worker: _Worker) -> None:
         message: Any = None
