@@ -2,10 +2,13 @@
 
 Why this shape:
 
-- Each worker is a long-lived process that imports Pulser once. On Linux they
-  are forked from a `forkserver` that has already imported pulser-simulation
-  (`qpurun.run.worker`), so a new worker costs milliseconds, not an import.
-  BLAS/OpenMP are held to one thread per worker, so N workers use N cores.
+- Each worker is a long-lived process that imports Pulser once, if at all.
+  On Linux the first workers are forked from the runner, which has Pulser
+  loaded already (only while it has a single thread: forking a threaded
+  process can deadlock); replacements come from a `forkserver` that has
+  imported pulser-simulation (`qpurun.run.worker`) once, so a new worker
+  costs milliseconds, not an import. BLAS/OpenMP are held to one thread per
+  worker, so N workers use N cores.
 - A worker holds one job at a time. The dispatcher knows which job each one
   runs, so a worker that dies (segfault, out of memory, SIGKILL) costs that
   job alone: it is committed ERROR with the reason, a fresh worker takes its
@@ -69,15 +72,6 @@ def _context() -> Any:
         context.set_forkserver_preload(["qpurun.run._threads", "qpurun.run.worker"])
         return context
     return multiprocessing.get_context("spawn")
-
-
-def prestart() -> None:
-    """Start the forkserver now, so that it imports Pulser while the caller does other work."""
-    context = _context()
-    if context.get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
 
 
 def _worker_main(
