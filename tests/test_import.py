@@ -573,11 +573,6 @@ def interleaved_setup() -> tuple[Sequence, Jobs]:
     return seq, None
 
 
-# lower._is_waveform looks for `cls.__self__`, but a ParamObj keeps `from_max_val`
-# as a plain function: the waveform is taken for a number (ConstantAmplitude).
-FROM_MAX_VAL_BUG = "compiler bug: a parametrized blackman/kaiser(max = ...) is not taken for a waveform"
-
-
 def _case(builder: Case, name: str | None = None, xfail: str | None = None) -> Any:
     marks = [pytest.mark.xfail(strict=True, reason=xfail)] if xfail else []
     return pytest.param(builder, id=name or builder.__name__, marks=marks)
@@ -588,10 +583,10 @@ CASES = [
     _case(ramp_waveforms),
     _case(blackman),
     _case(blackman_from_max_val),
-    _case(blackman_from_max_val_variable, xfail=FROM_MAX_VAL_BUG),
+    _case(blackman_from_max_val_variable),
     _case(kaiser),
     _case(kaiser_from_max_val),
-    _case(kaiser_from_max_val_variable, xfail=FROM_MAX_VAL_BUG),
+    _case(kaiser_from_max_val_variable),
     _case(interpolated),
     _case(interpolated_variable),
     _case(composite),
@@ -666,9 +661,7 @@ def test_import_compiles_to_the_same_sequence(build: Case, tmp_path: Path) -> No
     if jobs:
         assert [p["runs"] for p in experiment.job_params] == [j["runs"] for j in jobs]
         for ours, theirs in zip(experiment.job_params, jobs, strict=True):
-            # The placement of a mappable register is checked on its own, below.
-            expected = {k: v for k, v in theirs.get("variables", {}).items() if k != "qubits"}
-            assert_close({k: v for k, v in ours.get("variables", {}).items() if k != "qubits"}, expected)
+            assert_close(ours.get("variables", {}), theirs.get("variables", {}))
     # The text is canonical: formatting it changes nothing.
     assert qpurun.printer.format_text(text) == text
 
@@ -684,11 +677,6 @@ def test_reference_scripts_round_trip(path: Path, tmp_path: Path) -> None:
     assert_close(json.loads(experiment.sequence.to_abstract_repr()), json.loads(seq.to_abstract_repr()))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compiler bug: Experiment.job_params leaves out `variables` (and so the qubits' placement) "
-    "when the spec declares no variable",
-)
 def test_mappable_jobs_keep_the_placement(tmp_path: Path) -> None:
     seq, jobs = mappable_register()
     _, experiment = _round_trip(seq, jobs, tmp_path)
