@@ -402,6 +402,22 @@ def cmd_results(args: argparse.Namespace) -> int:
 # ---- registration
 
 
+def _quiet_on_closed_pipe(handler: Any) -> Any:
+    """`qpurun results X | head` ends quietly when the reader goes away (the data is in the store)."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            code: int = handler(args)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_OK
+        return code
+
+    return run
+
+
 def register(commands: Any) -> None:
     """Add the runner's commands to `qpurun`'s subcommand parser."""
 
@@ -432,19 +448,19 @@ def register(commands: Any) -> None:
 
     runs = add("runs", "list the stored batches", "List the batches in the store, newest last.")
     runs.add_argument("--json", action="store_true", help="print JSON on stdout")
-    runs.set_defaults(handler=cmd_runs)
+    runs.set_defaults(handler=_quiet_on_closed_pipe(cmd_runs))
 
     status = add("status", "show a batch's status, job by job", "Show a batch's status and each job's.")
     status.add_argument("batch", metavar="BATCH", help="a batch id (or a unique prefix of one)")
     status.add_argument("--json", action="store_true", help="print JSON on stdout")
-    status.set_defaults(handler=cmd_status)
+    status.set_defaults(handler=_quiet_on_closed_pipe(cmd_status))
 
     results = add("results", "print a batch's results", "Print a batch's results: a table, JSON or CSV.")
     results.add_argument("batch", metavar="BATCH", help="a batch id (or a unique prefix of one)")
     form = results.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="print JSON on stdout")
     form.add_argument("--csv", action="store_true", help="print the tidy CSV on stdout")
-    results.set_defaults(handler=cmd_results)
+    results.set_defaults(handler=_quiet_on_closed_pipe(cmd_results))
 
     resume = add(
         "resume",
