@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -80,11 +81,26 @@ def check_same_sequence() -> None:
         assert ours == theirs, "the hand-written sequence differs from the spec's"
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
-    """Wall time of one command, from interpreter start to exit."""
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (Linux /proc/stat), to see what else ran."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return float("nan")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall time of one command, its CPU time (all its processes), and the CPU others used meanwhile."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy = _busy_seconds()
     start = time.perf_counter()
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    return wall, cpu, max(0.0, _busy_seconds() - busy - cpu)
 
 
 def main() -> None:
@@ -98,6 +114,8 @@ def main() -> None:
     check_same_sequence()
     load = os.getloadavg()[0]
     walls: dict[str, list[float]] = {}
+    others: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         env = dict(os.environ, QPURUN_HOME=str(Path(scratch) / "home"))
         qpurun = [sys.executable, "-c", "import sys; from qpurun.cli import main; sys.exit(main())"]
@@ -126,16 +144,24 @@ def main() -> None:
                 ],
             }
             for name, command in contenders.items():
-                walls.setdefault(name, []).append(timed(command, env))
+                wall, cpu, other = timed(command, env)
+                walls.setdefault(name, []).append(wall)
+                cpus.setdefault(name, []).append(cpu)
+                others.setdefault(name, []).append(other / wall)
     plain = min(walls["plain Pulser loop"])
     print(f"100 jobs, 6 atoms, {RUNS} shots each; {os.cpu_count()} cores; best of {args.repeat}, one process tree each")
     print(
         f"load average before: {load:.2f}, after: {os.getloadavg()[0]:.2f} (other work on the machine skews wall times)"
     )
+    print("  (CPU: the contender's processes; others: cores busy with other work meanwhile, per round)")
     for name in walls:
-        wall = min(walls[name])
-        every = ", ".join(f"{w:.2f}" for w in walls[name])
-        print(f"  {name:<24} {wall:7.2f} s   {wall / plain:5.2f}x   (rounds: {every})")
+        best = walls[name].index(min(walls[name]))
+        wall = walls[name][best]
+        rounds = ", ".join(f"{w:.2f} s/{o:.1f}" for w, o in zip(walls[name], others[name], strict=True))
+        print(
+            f"  {name:<24} {wall:7.2f} s   {wall / plain:5.2f}x   CPU {cpus[name][best]:6.2f} s   "
+            f"(rounds, wall/others: {rounds})"
+        )
     targets = {"qpurun run --workers 1": 1.05, "qpurun run --workers 2": 0.6}
     for name, target in targets.items():
         ratio = min(walls[name]) / plain
