@@ -65,6 +65,9 @@ MAX_VALUES = 100_000
 MAX_WAVEFORM_NS = 10_000_000
 
 Constant = Callable[[ast.Expr], Any]
+# One job before typing: its values, runs, where it was written, where its runs
+# were, and the line that gave each variable its value (for a located type error).
+_Raw = tuple[dict[str, Any], Any, Span | None, Span | None, dict[str, Span | None]]
 _Axis = tuple[tuple[str, ...], list[tuple[Any, ...]], Span | None]
 
 
@@ -130,9 +133,7 @@ def _axis(axis: ast.SweepAxis, checked: Checked, constant: Constant) -> tuple[st
     return axis.name, values
 
 
-def _sweep(
-    block: ast.Sweep, checked: Checked, constant: Constant, default_runs: tuple[Any, Span | None]
-) -> list[tuple[dict[str, Any], Any, Span | None, Span | None]]:
+def _sweep(block: ast.Sweep, checked: Checked, constant: Constant, default_runs: tuple[Any, Span | None]) -> list[_Raw]:
     axes: list[_Axis] = []
     runs, runs_span = default_runs
     for line in block.lines:
@@ -160,19 +161,18 @@ def _sweep(
             block.span,
             hint="sweep fewer values, or split the experiment",
         )
-    jobs = []
+    where = {name: span for names, _, span in axes for name in names}
+    jobs: list[_Raw] = []
     for combination in itertools.product(*(values for _, values, _ in axes)):
         variables: dict[str, Any] = {}
         for (names, _, _), chosen in zip(axes, combination, strict=True):
             variables.update(zip(names, chosen, strict=True))
-        jobs.append((variables, runs, block.span, runs_span))
+        jobs.append((variables, runs, block.span, runs_span, where))
     return jobs
 
 
-def _explicit(
-    block: ast.Jobs, constant: Constant, default_runs: tuple[Any, Span | None]
-) -> list[tuple[dict[str, Any], Any, Span | None, Span | None]]:
-    jobs = []
+def _explicit(block: ast.Jobs, constant: Constant, default_runs: tuple[Any, Span | None]) -> list[_Raw]:
+    jobs: list[_Raw] = []
     for job in block.jobs:
         runs, runs_span = default_runs
         variables: dict[str, Any] = {}
@@ -184,7 +184,8 @@ def _explicit(
                 variables[binding.name] = value.tolist() if isinstance(value, np.ndarray) else value
             else:
                 variables[binding.name] = {p.qubit: p.trap for p in binding.placements}
-        jobs.append((variables, runs, job.span, runs_span))
+        where = {binding.name: binding.span for binding in job.bindings}
+        jobs.append((variables, runs, job.span, runs_span, where))
     return jobs
 
 
@@ -224,7 +225,7 @@ def expand(checked: Checked, constant: Constant) -> list[Job]:
     default: tuple[Any, Span | None] = (None, None)
     if checked.runs is not None:
         default = (constant(checked.runs.value), checked.runs.span)
-    raw: list[tuple[dict[str, Any], Any, Span | None, Span | None]] = []
+    raw: list[_Raw] = []
     errors: list[QxError] = []
     for block in checked.sweeps:
         try:
@@ -236,9 +237,9 @@ def expand(checked: Checked, constant: Constant) -> list[Job]:
             errors.append(error)
     raise_all(errors)
     if not checked.sweeps:
-        raw.append(({}, default[0], checked.runs.span if checked.runs else None, default[1]))
+        raw.append(({}, default[0], checked.runs.span if checked.runs else None, default[1], {}))
     jobs: list[Job] = []
-    for index, (variables, runs, span, runs_span) in enumerate(raw):
+    for index, (variables, runs, span, runs_span, where) in enumerate(raw):
         label = f"job {index}"
         try:
             missing = [name for name in checked.variables if name not in variables]
@@ -252,19 +253,23 @@ def expand(checked: Checked, constant: Constant) -> list[Job]:
                 )
             if runs is None:
                 # With no sweep and no `runs`, the job is the sequence itself: point there.
-                where = span or checked.sequence.span
-                raise QxSweepError(f"{label} has no number of runs", where, hint="add e.g. `runs 500`")
+                raise QxSweepError(
+                    f"{label} has no number of runs", span or checked.sequence.span, hint="add e.g. `runs 500`"
+                )
             if isinstance(runs, float) and runs.is_integer():
                 runs = int(runs)
             if not isinstance(runs, int | np.integer) or runs < 1:
                 raise QxTypeError(f"{label}: runs must be a whole number of at least 1, not {runs}", runs_span or span)
-            typed = {name: _typed(name, variables[name], checked, label, span) for name in checked.variables}
+            typed = {
+                name: _typed(name, variables[name], checked, label, where.get(name) or span)
+                for name in checked.variables
+            }
             for name, value in typed.items():
                 too_long = [v for v in (value if isinstance(value, list) else [value]) if abs(v) > MAX_WAVEFORM_NS]
                 if checked.variable_dimensions.get(name) is Dimension.TIME and too_long:
                     raise QxSweepError(
                         f"{label}: `{name}` = {too_long[0]:g} ns is longer than any sequence can be sampled",
-                        span,
+                        where.get(name) or span,
                         hint=f"times are at most {MAX_WAVEFORM_NS} ns (10 ms)",
                     )
             if checked.mappable:
