@@ -26,8 +26,10 @@ from qpurun.cli import (
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_SPEC_ERROR,
+    TEMPLATE_OPTIONS,
     EnvironmentProblem,
     compile_spec,
+    template_values,
 )
 from qpurun.run import output
 from qpurun.run.executor import SINGLE_THREAD_ENV, ExecutorError
@@ -180,7 +182,7 @@ def _follow(connection: Any, batch_id: str, *, show: bool, label: str) -> None:
 
 def _finish(store: Store, batch: Batch, *, as_json: bool, out_dir: Path | None) -> int:
     """Write the results files, print the summary (or JSON), and choose the exit code."""
-    jobs = store.jobs(batch.batch_id)
+    jobs = output.merge_parts(store.jobs(batch.batch_id), store.parts(batch.batch_id))
     batch = store.batch(batch.batch_id)
     status = batch_status(batch, store.counts(batch.batch_id))
     if out_dir is not None:
@@ -215,7 +217,9 @@ def _single_threaded_blas() -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _single_threaded_blas()
-    experiment = compile_spec(args.spec)
+    experiment = compile_spec(
+        args.spec, values=template_values(args), allow_paths=args.allow_path, split_runs=args.split_runs
+    )
     import pulser.devices
     from pulser.backend import BackendConfig, QPUBackend
     from pulser.backend.remote import RemoteBackend
@@ -255,6 +259,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"qpurun: {args.spec}: the batch was refused at submission: {error}", file=sys.stderr)
                 return EXIT_SPEC_ERROR
         batch_id = remote.batch_id
+        if any(job.origin is not None for job in experiment.jobs):
+            with _environment():  # --split-runs: results merge the parts back on the job as written
+                store.set_parts(batch_id, [job.written_index for job in experiment.jobs])
         batch = store.batch(batch_id)
         output.write_inputs(out_dir, batch, store.jobs(batch_id))
         if not args.json:
@@ -388,7 +395,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    _, batch, jobs, status = _load(args)
+    store, batch, jobs, status = _load(args)
+    with _environment():
+        jobs = output.merge_parts(jobs, store.parts(batch.batch_id))
     if args.csv:
         sys.stdout.write(output.csv_text(jobs))
     elif args.json:
@@ -421,13 +430,14 @@ def _quiet_on_closed_pipe(handler: Any) -> Any:
 def register(commands: Any) -> None:
     """Add the runner's commands to `qpurun`'s subcommand parser."""
 
-    def add(name: str, help: str, description: str) -> argparse.ArgumentParser:
+    def add(name: str, help: str, description: str, *, spec: bool = False) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = commands.add_parser(
             name,
             help=help,
             description=description,
             epilog=RUN_EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[TEMPLATE_OPTIONS] if spec else [],
         )
         return parser
 
@@ -436,6 +446,7 @@ def register(commands: Any) -> None:
         "run a spec's jobs as one batch on the local emulator, durably",
         "Compile SPEC, submit all its jobs as one batch through Pulser's QPUBackend over a local "
         "connection (pulser-simulation), store every result as it comes, and summarize.",
+        spec=True,
     )
     run.add_argument("spec", metavar="SPEC", help="a .qx file")
     run.add_argument("--backend", choices=("local",), default="local", help="where to run (default: local)")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -40,6 +41,47 @@ def default_out_dir(name: str) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "batch"
     return Path("runs") / f"{safe}-{stamp}"
+
+
+def merge_parts(jobs: Sequence[JobRow], origins: Sequence[int] | None) -> list[JobRow]:
+    """Jobs split with --split-runs, merged back into one row per job as written.
+
+    Counts and runs add up; the row is DONE when every part is, ERROR when one
+    failed. A merged row has no single Pulser `Results` (`result_json` is None).
+    """
+    if not origins or len(origins) != len(jobs):
+        return list(jobs)
+    groups: dict[int, list[JobRow]] = {}
+    for origin, job in zip(origins, jobs, strict=True):
+        groups.setdefault(origin, []).append(job)
+    merged = []
+    for origin, parts in groups.items():
+        if len(parts) == 1:
+            merged.append(dataclasses.replace(parts[0], index=origin))
+            continue
+        statuses = [p.status for p in parts]
+        status = next((s for s in ("ERROR", "RUNNING", "PENDING") if s in statuses), statuses[0])
+        counts: dict[str, int] = {}
+        for part in parts:
+            for bitstring, count in (part.counts or {}).items():
+                counts[bitstring] = counts.get(bitstring, 0) + count
+        finished = [p.finished_at for p in parts]
+        errors = [f"part {p.index}: {p.error}" for p in parts if p.error]
+        merged.append(
+            dataclasses.replace(
+                parts[0],
+                index=origin,
+                job_id="+".join(p.job_id for p in parts),
+                runs=sum(p.runs for p in parts),
+                status=status,
+                claim=None,
+                finished_at=max(f for f in finished if f) if all(finished) else None,
+                error="; ".join(errors) or None,
+                result_json=None,
+                counts=counts or None,
+            )
+        )
+    return merged
 
 
 def job_json(job: JobRow) -> dict[str, Any]:

@@ -495,6 +495,18 @@ class Store:
         full: str = rows[0][0]
         return full
 
+    def set_parts(self, batch_id: str, origins: Sequence[int]) -> None:
+        """Record, for a batch split with --split-runs, the job as written that each job is part of."""
+        with self.transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"parts:{batch_id}", json.dumps(origins))
+            )
+
+    def parts(self, batch_id: str) -> list[int] | None:
+        """What `set_parts` recorded for the batch, or None when its jobs were not split."""
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (f"parts:{batch_id}",))
+        return [int(i) for i in json.loads(rows[0][0])] if rows else None
+
     def batch(self, batch_id: str) -> Batch:
         rows = self._read(f"SELECT {_BATCH_COLUMNS} FROM batches WHERE batch_id = ?", (batch_id,))
         if not rows:
