@@ -7,6 +7,7 @@ called on its own.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,12 @@ def compile_source(
     lowered = lowerer.lower()
     try:
         jobs = expand(checked, lowerer.constant)
+        if checked.mappable and lowerer.written_traps is not None:
+            jobs = [
+                dataclasses.replace(job, variables={**job.variables, "qubits": lowerer.placement(q, job.span)})
+                for job in jobs
+                if isinstance(q := job.variables["qubits"], dict)
+            ]
         noise = {} if checked.noise is None else {p.name: lowerer.constant(p.value) for p in checked.noise.parameters}
     except QxError as error:
         for each in error.errors:

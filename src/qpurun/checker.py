@@ -479,6 +479,15 @@ class _Checker:
         if isinstance(statement, ast.Channel):
             self.check_qubits(statement.targets, statement.span)
         elif isinstance(statement, ast.DetuningMap):
+            kinds = {isinstance(w.target, str) for w in statement.weights}
+            if len(kinds) > 1:
+                self.error(
+                    QxTypeError(
+                        "a detuning map weighs either qubits (by id) or traps (`trap N`), not both",
+                        statement.span,
+                        hint="write every weight one way",
+                    )
+                )
             for weight in statement.weights:
                 if isinstance(weight.target, str):
                     self.check_qubits([weight.target], weight.span)

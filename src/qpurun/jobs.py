@@ -230,9 +230,17 @@ def expand(checked: Checked, constant: Constant) -> list[Job]:
     for block in checked.sweeps:
         try:
             if isinstance(block, ast.Sweep):
-                raw.extend(_sweep(block, checked, constant, default))
+                found = _sweep(block, checked, constant, default)
             else:
-                raw.extend(_explicit(block, constant, default))
+                found = _explicit(block, constant, default)
+            if not found:
+                keyword = "sweep" if isinstance(block, ast.Sweep) else "jobs"
+                raise QxSweepError(
+                    f"this `{keyword}` block gives no jobs",
+                    block.span,
+                    hint="write at least one job, or remove the block",
+                )
+            raw.extend(found)
         except QxError as error:
             errors.append(error)
     raise_all(errors)

@@ -83,9 +83,11 @@ _MATH: dict[str, Callable[[Any], Any]] = {
 }
 
 _HINTS = (
-    ("max_amp", "lower the amplitude, or read the limit with `<channel>.max_amp`"),
-    ("amplitude", "lower the amplitude, or read the limit with `<channel>.max_amp`"),
-    ("detuning", "keep |detuning| within `<channel>.max_abs_detuning`"),
+    ("amplitude goes over the maximum", "lower the amplitude, or read the limit with `<channel>.max_amp`"),
+    ("detuning values go out of the range", "keep |detuning| within `<channel>.max_abs_detuning`"),
+    ("waveforms must match", "give the amplitude and detuning waveforms the same duration"),
+    ("amplitude waveform must be", "an amplitude is never negative; put the sign in the phase (phase = pi)"),
+    ("detuning weights", "weigh the register's qubits (by id) or the layout's traps (`trap N`)"),
     ("distance", "space the atoms further apart than `device.min_atom_distance`"),
     ("basis", "this device's channels do not address that basis"),
     ("too many qubits", "use fewer qubits, or a layout with more traps"),
@@ -142,6 +144,8 @@ class Lowerer:
         self.remote_devices = remote_devices
         self.device: BaseDevice = device if device is not None else self.load_device(checked.device)
         self.layout: RegisterLayout | None = None
+        self.written_traps: list[int] | None = None
+        """For a `traps {}` layout: Pulser's trap id of the N-th trap written (Pulser sorts them)."""
         self.sequence: pulser.Sequence[Any] | None = None
 
     # ---- located Pulser calls
@@ -241,7 +245,10 @@ class Lowerer:
             named = dict(zip(names, positional, strict=False)) | {_RECT.get(k, k): v for k, v in arguments.items()}
             return RectangularLatticeLayout(**named)
         if isinstance(layout, ast.TrapsLayout):
-            return RegisterLayout([self.point(p, layout.unit) for p in layout.points])
+            points = [self.point(p, layout.unit) for p in layout.points]
+            written = RegisterLayout(points)
+            self.written_traps = [int(written.get_traps_from_coordinates(p)[0]) for p in points]
+            return written
         if isinstance(layout, ast.FileLayout):
             path = Path(self.source.name).parent / layout.path
             try:
@@ -260,12 +267,24 @@ class Lowerer:
         result: RegisterLayout = known[layout.name]
         return result
 
+    def trap(self, number: int, span: Span | None) -> int:
+        """Pulser's id for trap `number` as the spec numbers it: in writing order for `traps {}`."""
+        if self.written_traps is None:
+            return number
+        if not 0 <= number < len(self.written_traps):
+            raise QxNameError(f"there is no trap {number}: the layout has {len(self.written_traps)} traps", span)
+        return self.written_traps[number]
+
+    def placement(self, qubits: Mapping[str, int], span: Span | None) -> dict[str, int]:
+        """A job's `qubits = {...}` with the spec's trap numbers made Pulser's."""
+        return {qubit: self.trap(number, span) for qubit, number in qubits.items()}
+
     def lower_register(self, register: ast.Statement) -> Any:
         if isinstance(register, ast.RegisterEntries):
             entries = register.entries
             if entries and isinstance(entries[0], ast.TrapEntry):
                 assert self.layout is not None
-                traps = [e.trap for e in entries if isinstance(e, ast.TrapEntry)]
+                traps = [self.trap(e.trap, e.span) for e in entries if isinstance(e, ast.TrapEntry)]
                 return self.layout.define_register(*traps, qubit_ids=[e.qubit for e in entries])
             coordinates = {e.qubit: self.point(e.point, e.unit) for e in entries if isinstance(e, ast.CoordinateEntry)}
             if any(len(c) == 3 for c in coordinates.values()):
@@ -308,7 +327,10 @@ class Lowerer:
                 )
             seq.declare_channel(statement.name, statement.channel_id, initial_target=target)
         elif isinstance(statement, ast.DetuningMap):
-            weights: dict[Any, float] = {w.target: self.constant(w.value) for w in statement.weights}
+            weights: dict[Any, float] = {
+                self.trap(w.target, w.span) if isinstance(w.target, int) else w.target: self.constant(w.value)
+                for w in statement.weights
+            }
             if all(isinstance(k, int) for k in weights):
                 if self.layout is None:
                     raise QxNameError("weights on traps need a layout", statement.span)
@@ -451,9 +473,9 @@ class Lowerer:
             if expr.id in self.checked.variables:
                 if expr.id not in self.variables:
                     raise QxTypeError(
-                        f"`{expr.id}` is a variable; it has no value here",
+                        f"`{expr.id}` is a variable, but this value must be a fixed number",
                         expr.span,
-                        hint="sweep and job values are numbers, not expressions of variables",
+                        hint="use a number, or a `let` of numbers, here",
                     )
                 return self.variables[expr.id]
             return self.value_of(expr.id, expr.span)
@@ -491,6 +513,12 @@ class Lowerer:
             container = self.value(expr.value)
             index = self.value(expr.index)
             if not isinstance(container, Parametrized):
+                if isinstance(index, Parametrized):
+                    raise QxTypeError(
+                        "only an array variable can be indexed by a variable; this list is fixed",
+                        expr.index.span,
+                        hint="declare the list as an array variable (`var xs: float[2]`) and give it in the jobs",
+                    )
                 if isinstance(index, float) and index.is_integer():
                     index = int(index)
                 if not isinstance(index, int | np.integer):

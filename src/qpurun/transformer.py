@@ -194,7 +194,13 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Measure(ast.Basis(str(c[0])), span=_span(meta))
 
     def eom(self, meta: Meta, c: list[Any]) -> ast.Eom:
-        arguments = _arguments([x for x in c[1:] if not isinstance(x, ast.EomOperation)])
+        # A bare `correct_phase_drift` among the setpoint's arguments is the flag, set.
+        arguments = tuple(
+            ast.Argument(a.value.id, ast.Number(1, span=a.span), span=a.span)
+            if a.name is None and isinstance(a.value, ast.Name) and a.value.id == "correct_phase_drift"
+            else a
+            for a in _arguments([x for x in c[1:] if not isinstance(x, ast.EomOperation)])
+        )
         operations = tuple(x for x in c[1:] if isinstance(x, ast.EomOperation))
         return ast.Eom(str(c[0]), arguments, operations, span=_span(meta))
 

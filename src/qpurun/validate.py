@@ -110,25 +110,37 @@ def validate(experiment: Experiment, *, workers: int | None = None) -> None:
         raise_all(failures)
         known = {w.message for w in experiment.warnings}
         messages = {str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)} - known
-        experiment.warnings.extend(job_warnings(experiment, messages))
+        found, refused = job_warnings(experiment, messages)
+        raise_all(refused)
+        experiment.warnings.extend(found)
 
 
-def job_warnings(experiment: Experiment, messages: set[str]) -> list[QxWarning]:
-    """Locate warnings Pulser gave while building jobs: lower those jobs again, bound."""
+def job_warnings(experiment: Experiment, messages: set[str]) -> tuple[list[QxWarning], list[QxError]]:
+    """Locate warnings Pulser gave while building jobs: lower those jobs again, bound.
+
+    Pulser only warns where our lowering is stricter (a duration of 100.5 ns,
+    which Pulser would round): such a job comes back as an error.
+    """
     found: list[QxWarning] = []
+    refused: list[QxError] = []
     remaining = set(messages)
     for job in experiment.jobs[:MAX_RELOWERED_JOBS]:
-        if not remaining or len(found) >= MAX_REPORTED_JOBS:
+        if not remaining or len(found) + len(refused) >= MAX_REPORTED_JOBS:
             break
         try:
             lowered = lower(experiment.checked, bindings=job.variables, device=experiment.device)
-        except QxError:  # pragma: no cover - a job that fails was reported as an error
+        except QxError as error:
+            refused.append(
+                QxJobError(
+                    f"{job.describe()} does not build: {error.message}", error.span, error.source, hint=error.hint
+                )
+            )
             continue
         for warning in lowered.warnings:
             if warning.message in remaining:
                 remaining.discard(warning.message)
                 found.append(dataclasses.replace(warning, message=f"{job.describe()}: {warning.message}"))
-    if remaining:
+    if remaining and not refused:
         checked = experiment.checked
         found.append(
             QxWarning(
@@ -137,7 +149,7 @@ def job_warnings(experiment: Experiment, messages: set[str]) -> list[QxWarning]:
                 checked.source,
             )
         )
-    return found
+    return found, refused
 
 
 def build_failures(experiment: Experiment, *, workers: int | None = None) -> list[QxError]:
