@@ -677,6 +677,16 @@ def test_reference_scripts_round_trip(path: Path, tmp_path: Path) -> None:
     assert_close(json.loads(experiment.sequence.to_abstract_repr()), json.loads(seq.to_abstract_repr()))
 
 
+def test_align_not_at_rest_round_trips(tmp_path: Path) -> None:
+    seq = digital_analog()
+    seq.add(Pulse.ConstantDetuning(BlackmanWaveform(200, PI / 2), 0, 0), "raman")
+    seq.align("raman", "ryd", at_rest=False)
+    seq.align("raman", "ryd")
+    text, experiment = _round_trip(seq, [], tmp_path)
+    assert "align raman, ryd not_at_rest\n" in text
+    assert_close(json.loads(experiment.sequence.to_abstract_repr()), json.loads(seq.to_abstract_repr()))
+
+
 def test_mappable_jobs_keep_the_placement(tmp_path: Path) -> None:
     seq, jobs = mappable_register()
     _, experiment = _round_trip(seq, jobs, tmp_path)
@@ -755,7 +765,6 @@ def test_custom_device_needs_an_output_file() -> None:
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        pytest.param(lambda seq: seq.align("raman", "ryd", at_rest=False), "at_rest=False", id="align_not_at_rest"),
         pytest.param(
             lambda seq: seq.config_slm_mask(["control"], dmm_id="dmm_0"),
             None,

@@ -942,11 +942,8 @@ class _Importer:
         if kind == "delay":
             return ast.Delay(self.value(op["time"], _T), op["channel"], bool(op.get("at_rest", False)))
         if kind == "align":
-            if not op.get("at_rest", True):
-                raise QxImportError(
-                    "`align` without waiting at rest (Pulser's `at_rest=False`) cannot be written in `.qx`"
-                )
-            return ast.Align(tuple(op["channels"]))
+            # Pulser omits `at_rest` when it is the default (True); False is `not_at_rest`.
+            return ast.Align(tuple(op["channels"]), at_rest=False if op.get("at_rest", True) is False else None)
         if kind == "phase_shift":
             basis = None if op.get("basis", "digital") == "digital" else ast.Basis(op["basis"])
             phase = self.value(op["phi"], _A)
