@@ -234,25 +234,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    check = commands.add_parser(
+    def command(name: str, handler: Handler, help: str, description: str, *, spec: bool) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = commands.add_parser(
+            name,
+            help=help,
+            description=description,
+            parents=[TEMPLATE_OPTIONS] if spec else [],
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    check = command(
         "check",
-        help="check specs: syntax, names, units, device limits, every job of the sweep",
-        description="Check specs without running them. Every job is built against the device.",
-        parents=[TEMPLATE_OPTIONS],
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        cmd_check,
+        "check specs: syntax, names, units, device limits, every job of the sweep",
+        "Check specs without running them. Every job is built against the device.",
+        spec=True,
     )
     check.add_argument("specs", nargs="+", metavar="SPEC", help="a .qx file")
     check.add_argument("--json", action="store_true", help="print a machine-readable report on stdout")
-    check.set_defaults(handler=cmd_check)
 
-    compile_ = commands.add_parser(
+    compile_ = command(
         "compile",
-        help="print the Pulser sequence (abstract representation) or the job parameters",
-        description="Compile a spec to Pulser's abstract-representation JSON or to its job parameters.",
-        parents=[TEMPLATE_OPTIONS],
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        cmd_compile,
+        "print the Pulser sequence (abstract representation) or the job parameters",
+        "Compile a spec to Pulser's abstract-representation JSON or to its job parameters.",
+        spec=True,
     )
     compile_.add_argument("spec", metavar="SPEC", help="a .qx file")
     compile_.add_argument(
@@ -262,33 +271,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="sequence: the parametrized sequence's JSON; jobs: [{runs, variables}] (default: sequence)",
     )
     compile_.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-    compile_.set_defaults(handler=cmd_compile)
 
-    fmt = commands.add_parser(
+    fmt = command(
         "fmt",
-        help="rewrite specs in the canonical layout (comments kept)",
-        description="Rewrite specs in the one canonical layout. With --check, change nothing and exit 1 "
+        cmd_fmt,
+        "rewrite specs in the canonical layout (comments kept)",
+        "Rewrite specs in the one canonical layout. With --check, change nothing and exit 1 "
         "if any file would change (for pre-commit and CI).",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        spec=False,
     )
     fmt.add_argument("files", nargs="+", metavar="FILE", help="a .qx file")
     fmt.add_argument("--check", action="store_true", help="exit 1 if a file would change; write nothing")
-    fmt.set_defaults(handler=cmd_fmt)
 
-    import_ = commands.add_parser(
+    import_ = command(
         "import",
-        help="write the .qx spec of a Pulser sequence (abstract-representation JSON)",
-        description="Write the .qx spec of a Pulser sequence, parametrized or not, with its job list if given. "
+        cmd_import,
+        "write the .qx spec of a Pulser sequence (abstract-representation JSON)",
+        "Write the .qx spec of a Pulser sequence, parametrized or not, with its job list if given. "
         "A device that is not a pulser.devices device is written as a JSON file beside OUT.qx.",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        spec=False,
     )
     import_.add_argument("sequence", metavar="SEQ.json", help="the sequence, as Sequence.to_abstract_repr() writes it")
     import_.add_argument("--jobs", metavar="JOBS.json", help='the job list: [{"runs": N, "variables": {...}}, ...]')
     import_.add_argument("--runs", type=int, help="shots per job when no job list is given (default: 100)")
     import_.add_argument("-o", "--output", metavar="OUT.qx", help="write the spec (and any device file) here")
-    import_.set_defaults(handler=cmd_import)
 
     for register in _extra_commands():
         register(commands)
