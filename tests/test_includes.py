@@ -110,3 +110,16 @@ def test_allow_path_opens_a_directory(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "absolute path" in capsys.readouterr().err
     assert main(["compile", str(root / "spec.qx"), "--emit", "jobs", "--allow-path", str(shared)]) == 0
     assert json.loads(capsys.readouterr().out) == [{"runs": 10}]
+
+
+def test_a_job_failing_inside_a_library_points_into_the_library(tmp_path: Path) -> None:
+    library = "waveform drive = constant(t, 2 * pi rad/us)\npulse pi_pulse = pulse(amplitude = drive)\n"
+    spec = MAIN.format(path="lib.qx").replace("runs 10\n", "var t: int\nruns 10\njobs { t = 100\n t = -100 }\n")
+    _write(tmp_path, {"spec.qx": spec, "lib.qx": library})
+    with pytest.raises(qpurun.QxError) as caught:
+        qpurun.load(tmp_path / "spec.qx")
+    error = caught.value.errors[0]
+    assert "job 1 (t = -100) does not build" in error.message
+    assert error.source is not None and error.source.name.endswith("lib.qx")
+    assert error.line == 1
+    assert str(error).startswith(f"{tmp_path / 'lib.qx'}:1:")

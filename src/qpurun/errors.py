@@ -114,7 +114,8 @@ class QxError(Exception):
         super().__init__(message)
         self.message = message
         self.span = span
-        self.source = source if source is not None else (span.source if span is not None else None)
+        # A span in an included file names that file; it wins over the spec being compiled.
+        self.source = span.source if span is not None and span.source is not None else source
         self.hint = hint
 
     def located(self, source: Source) -> QxError:

@@ -130,11 +130,7 @@ def job_warnings(experiment: Experiment, messages: set[str]) -> tuple[list[QxWar
         try:
             lowered = lower(experiment.checked, bindings=job.variables, device=experiment.device)
         except QxError as error:
-            refused.append(
-                QxJobError(
-                    f"{job.describe()} does not build: {error.message}", error.span, error.source, hint=error.hint
-                )
-            )
+            refused.append(_does_not_build(job, error))
             continue
         for warning in lowered.warnings:
             if warning.message in remaining:
@@ -186,18 +182,20 @@ def failing_jobs(experiment: Experiment, *, workers: int | None = None, builder:
     return [index for index, first in enumerate(representative) if first in failed_distinct]
 
 
+def _does_not_build(job: Job, located: QxError) -> QxJobError:
+    """A job's failure, at the statement (in whichever file) that the bound lowering named."""
+    return QxJobError(
+        f"{job.describe()} does not build: {located.message}", located.span, located.source, hint=located.hint
+    )
+
+
 def locate_failure(experiment: Experiment, job: Job, error: Exception) -> QxError:
     """Lower the spec again with the job's values bound, to find the statement that fails."""
     checked = experiment.checked
     try:
         lower(checked, bindings=job.variables, device=experiment.device)
     except QxError as located:
-        return QxJobError(
-            f"{job.describe()} does not build: {located.message}",
-            located.span,
-            checked.source,
-            hint=located.hint,
-        )
+        return _does_not_build(job, located)
     message = str(error)
     return QxJobError(
         f"{job.describe()} does not build: {message}",
