@@ -76,13 +76,15 @@ def compile_source(
     lowered = lowerer.lower()
     try:
         jobs = expand(checked, lowerer.constant)
-        if checked.mappable and lowerer.written_traps is not None:
+        if checked.mappable and lowerer.written_traps is not None:  # placements numbered as written
             jobs = [
-                dataclasses.replace(job, variables={**job.variables, "qubits": lowerer.placement(q, job.span)})
+                dataclasses.replace(
+                    job, variables={**job.variables, "qubits": lowerer.placement(job.variables["qubits"], job.span)}
+                )
                 for job in jobs
-                if isinstance(q := job.variables["qubits"], dict)
             ]
-        noise = {} if checked.noise is None else {p.name: lowerer.constant(p.value) for p in checked.noise.parameters}
+        parameters = checked.noise.parameters if checked.noise is not None else ()
+        noise = {p.name: lowerer.constant(p.value) for p in parameters if p.name is not None}
     except QxError as error:
         for each in error.errors:
             each.located(source)
@@ -96,7 +98,7 @@ def compile_source(
         source=source,
         checked=checked,
         warnings=lowered.warnings,
-        noise={name: value for name, value in noise.items() if name is not None},
+        noise=noise,
     )
     if validate:
         from qpurun.validate import validate as validate_experiment
