@@ -9,7 +9,8 @@ Every mistake in a spec surfaces as one of these, never as a Python traceback::
     ├── QxTypeError         a value of the wrong kind (a waveform where a number goes)
     ├── QxSweepError        a sweep or job list that does not bind the variables
     ├── QxDeviceError       Pulser refused a statement (device limits, channel rules)
-    └── QxJobError          one job of the sweep does not build on the device
+    ├── QxJobError          one job of the sweep does not build on the device
+    └── QxConfigError       a bad qpurun.toml / [tool.qpurun] value, or a bad override of one
     QxErrors                several QxErrors found in one pass, reported together
     QxWarning               a located warning (e.g. Pulser rounding a duration)
 
@@ -169,6 +170,10 @@ class QxDeviceError(QxError):
 
 class QxJobError(QxError):
     kind = "job error"
+
+
+class QxConfigError(QxError):
+    kind = "config error"
 
 
 class QxErrors(QxError):
