@@ -10,9 +10,11 @@ from typing import Any
 from qpurun.run.emulator import run_job as emulate
 
 
-def run_job(sequence: Any, variables: Mapping[str, Any], runs: int, noise: Mapping[str, Any]) -> Any:
+def run_job(
+    sequence: Any, variables: Mapping[str, Any], runs: int, noise: Mapping[str, Any], settings: Mapping[str, Any]
+) -> Any:
     if variables.get("t") == 300:
         raise RuntimeError("the emulator broke on purpose (t = 300)")
     if variables.get("t") == 500:
         os.kill(os.getpid(), signal.SIGKILL)  # the worker dies mid-job
-    return emulate(sequence, variables, runs, noise)
+    return emulate(sequence, variables, runs, noise, settings)

@@ -39,7 +39,7 @@ from pulser.backend.results import Results
 from pulser.devices._device_datacls import BaseDevice
 
 from qpurun.run import emulator as emulator_module
-from qpurun.run.executor import DEFAULT_EMULATOR, Executor
+from qpurun.run.executor import Executor
 from qpurun.run.store import Store, batch_status
 
 __all__ = ["LocalConnection"]
@@ -56,7 +56,10 @@ class LocalConnection(RemoteConnection):
         noise: the emulator's noise, as a spec's `noise { ... }` block:
             `pulser.NoiseModel` arguments plus `runs` (trajectories) and
             `samples_per_run` (see `qpurun.run.emulator`).
-        emulator: `module:function` that runs one job (default: `QutipBackendV2`).
+        target: the local emulator that runs the jobs: `qutip` (QutipBackendV2, the
+            default), `emu-sv` or `emu-mps` (see `qpurun.run.emulator`).
+        settings: the emulator's settings: `dt` (ns), `max_bond_dim`, `gpu`.
+        emulator: `module:function` that runs every job instead (for tests).
     """
 
     def __init__(
@@ -66,10 +69,14 @@ class LocalConnection(RemoteConnection):
         workers: int | None = None,
         devices: Iterable[BaseDevice] = (),
         noise: Mapping[str, Any] | None = None,
-        emulator: str = DEFAULT_EMULATOR,
+        target: str = "qutip",
+        settings: Mapping[str, Any] | None = None,
+        emulator: str | None = None,
     ) -> None:
         self.store = store if isinstance(store, Store) else Store(store)
         self.noise = dict(noise or {})
+        self.target = target
+        self.settings = dict(settings or {})
         self._devices = {device.name: device for device in devices}
         self._executor = Executor(self.store, workers=workers, emulator=emulator)
         self._metadata: dict[str, Any] = {}
@@ -128,6 +135,8 @@ class LocalConnection(RemoteConnection):
             spec_text=getattr(source, "text", None),
             out_dir=metadata.get("out_dir"),
             jobs=jobs,
+            target=self.target,
+            settings=self.settings,
         )
         token = self.store.acquire(batch_id)
         self._executor.add(batch_id, token, list(range(len(jobs))), open=open)

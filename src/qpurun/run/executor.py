@@ -44,7 +44,6 @@ class ExecutorError(Exception):
     """The workers cannot run at all (they fail to start); no job is blamed."""
 
 
-DEFAULT_EMULATOR = "qpurun.run.emulator:run_job"
 _POLL = 0.2
 
 # Set in each worker before numpy loads: one BLAS/OpenMP thread per worker.
@@ -75,7 +74,7 @@ def _context() -> Any:
 
 
 def _worker_main(
-    connection: Any, store_path: str, timeout: float, emulator: str, inherited: tuple[Any, ...] = ()
+    connection: Any, store_path: str, timeout: float, emulator: str | None, inherited: tuple[Any, ...] = ()
 ) -> None:
     """The worker process's entry point (kept light: it names the module that imports Pulser).
 
@@ -121,14 +120,18 @@ class _Batch:
 
 
 class Executor:
-    """Runs queued jobs of one or more batches on `workers` processes."""
+    """Runs queued jobs of one or more batches on `workers` processes.
+
+    `emulator`: `module:function` that runs every job (a test's faulty one, say);
+    by default each batch's jobs run on the emulator of its target.
+    """
 
     def __init__(
         self,
         store: Store,
         *,
         workers: int | None = None,
-        emulator: str = DEFAULT_EMULATOR,
+        emulator: str | None = None,
         on_job_end: Callable[[str, int, str], None] | None = None,
     ) -> None:
         self.store = store

@@ -1,15 +1,20 @@
 """The durable store: one SQLite file that never loses a finished job.
 
-Layout (schema version 1)::
+Layout (schema version 2)::
 
     meta     key/value: schema_version
     batches  one row per batch: the spec as run (text, name, sha256), the
-             parametrized sequence's abstract representation, the emulator's
-             noise, whether jobs may still be added (`open`), the output
-             directory, and who is running it now (`runner_*`)
+             parametrized sequence's abstract representation, the target and
+             the emulator's noise and settings, whether jobs may still be added
+             (`open`), the output directory, who is running it now
+             (`runner_*`), and for a cloud batch its tag, its id on the
+             cloud (`remote_id`) and how far its submission got (`submit_state`)
     jobs     one row per job: runs, variables, status, the claim of the
-             attempt that runs it, timestamps, the error, and the result
-             (Pulser `Results.to_abstract_repr()` and bitstring counts)
+             attempt that runs it, timestamps, the error, the result (Pulser
+             `Results.to_abstract_repr()` and bitstring counts), and for a
+             cloud batch the job's id on the cloud
+    devices  the device specs a cloud connection last offered, with their date,
+             so that `qpurun check --backend pasqal:...` answers offline
 
 Why it is safe:
 
@@ -38,16 +43,19 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_TIMEOUT = 10.0
 STORE_FILE = "store.sqlite3"
 
 TERMINAL = frozenset({"DONE", "ERROR", "CANCELED"})
+
+# How far a cloud batch's submission got: nothing sent yet, sent without an answer, known on the cloud.
+SUBMITTING, SUBMITTED = "submitting", "submitted"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -71,7 +79,12 @@ CREATE TABLE IF NOT EXISTS batches (
     runner_token   TEXT,
     runner_pid     INTEGER,
     runner_host    TEXT,
-    runner_started TEXT
+    runner_started TEXT,
+    target         TEXT NOT NULL DEFAULT 'qutip',
+    settings_json  TEXT NOT NULL DEFAULT '{}',
+    remote_tag     TEXT,
+    remote_id      TEXT,
+    submit_state   TEXT
 );
 CREATE TABLE IF NOT EXISTS jobs (
     batch_id      TEXT NOT NULL REFERENCES batches(batch_id),
@@ -87,10 +100,28 @@ CREATE TABLE IF NOT EXISTS jobs (
     error         TEXT,
     result_json   TEXT,
     counts_json   TEXT,
+    remote_id     TEXT,
     PRIMARY KEY (batch_id, job_index)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (batch_id, status);
+CREATE TABLE IF NOT EXISTS devices (
+    provider    TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    specs_json  TEXT NOT NULL,
+    fetched_at  TEXT NOT NULL,
+    PRIMARY KEY (provider, name)
+);
 """
+
+# Version 1 to 2: the columns the targets brought (the devices table is created by _SCHEMA).
+_MIGRATE_1_TO_2 = (
+    "ALTER TABLE batches ADD COLUMN target TEXT NOT NULL DEFAULT 'qutip'",
+    "ALTER TABLE batches ADD COLUMN settings_json TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE batches ADD COLUMN remote_tag TEXT",
+    "ALTER TABLE batches ADD COLUMN remote_id TEXT",
+    "ALTER TABLE batches ADD COLUMN submit_state TEXT",
+    "ALTER TABLE jobs ADD COLUMN remote_id TEXT",
+)
 
 
 class StoreError(Exception):
@@ -179,6 +210,16 @@ class Batch:
     runner_host: str | None
     runner_started: str | None
     runner_token: str | None
+    target: str = "qutip"
+    settings: dict[str, Any] = field(default_factory=dict)
+    remote_tag: str | None = None
+    remote_id: str | None = None
+    submit_state: str | None = None
+
+    @property
+    def remote(self) -> bool:
+        """Whether the batch runs on a cloud (its jobs are not run by this machine's workers)."""
+        return self.remote_tag is not None
 
     def runner_alive(self) -> bool:
         if self.runner_token is None or self.runner_pid is None:
@@ -202,6 +243,9 @@ def batch_status(batch: Batch, counts: Mapping[str, int], *, running_here: bool 
         if counts and counts.get("CANCELED", 0) == sum(counts.values()):
             return "CANCELED"
         return "DONE"
+    if batch.remote and batch.submit_state == SUBMITTED:
+        # The cloud runs it whether or not a qpurun follows it.
+        return "RUNNING" if any(counts.get(s, 0) for s in ("RUNNING", "DONE", "ERROR")) else "PENDING"
     if running_here or batch.runner_alive():
         if unfinished == 0 or not any(counts.get(s, 0) for s in ("RUNNING", "DONE", "ERROR")):
             return "PENDING"
@@ -223,15 +267,17 @@ class JobRow:
     error: str | None
     result_json: str | None
     counts: dict[str, int] | None
+    remote_id: str | None = None
 
 
 _BATCH_COLUMNS = (
     "batch_id, name, spec_name, spec_text, spec_sha256, sequence_json, device_name, noise_json, qpu_checks, "
-    "open, out_dir, created_at, closed_at, runner_pid, runner_host, runner_started, runner_token"
+    "open, out_dir, created_at, closed_at, runner_pid, runner_host, runner_started, runner_token, target, "
+    "settings_json, remote_tag, remote_id, submit_state"
 )
 _JOB_COLUMNS = (
     "batch_id, job_index, job_id, runs, variables, status, claim, started_at, finished_at, error, result_json, "
-    "counts_json"
+    "counts_json, remote_id"
 )
 
 
@@ -254,6 +300,11 @@ def _batch(row: sqlite3.Row) -> Batch:
         runner_host=row[14],
         runner_started=row[15],
         runner_token=row[16],
+        target=row[17],
+        settings=json.loads(row[18]),
+        remote_tag=row[19],
+        remote_id=row[20],
+        submit_state=row[21],
     )
 
 
@@ -271,6 +322,7 @@ def _job(row: sqlite3.Row) -> JobRow:
         error=row[9],
         result_json=row[10],
         counts=None if row[11] is None else json.loads(row[11]),
+        remote_id=row[12],
     )
 
 
@@ -372,6 +424,9 @@ class Store:
             )
         connection.execute("BEGIN IMMEDIATE")
         try:
+            if row is not None and int(row[0]) == 1:
+                for statement in _MIGRATE_1_TO_2:
+                    connection.execute(statement)
             # One statement at a time: executescript() would commit the open transaction first.
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -410,12 +465,23 @@ class Store:
         spec_text: str | None = None,
         out_dir: str | None = None,
         jobs: Sequence[tuple[int, dict[str, Any]]] = (),
+        target: str = "qutip",
+        settings: Mapping[str, Any] | None = None,
+        remote: bool = False,
     ) -> str:
+        """Record a batch and its jobs in one transaction; its id.
+
+        `remote`: the batch goes to a cloud: it gets a tag (written into the
+        cloud batch, so that a submission whose answer was lost can be found
+        again) and starts in the `submitting` state, before anything is sent.
+        """
         batch_id = uuid.uuid4().hex
+        tag = f"qpurun-{batch_id}" if remote else None
         with self.transaction() as connection:
             connection.execute(
                 "INSERT INTO batches (batch_id, name, spec_name, spec_text, spec_sha256, sequence_json, device_name, "
-                "noise_json, qpu_checks, open, out_dir, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "noise_json, qpu_checks, open, out_dir, created_at, target, settings_json, remote_tag, submit_state) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     batch_id,
                     name,
@@ -429,6 +495,10 @@ class Store:
                     int(open),
                     out_dir,
                     now(),
+                    target,
+                    json.dumps(dict(settings or {}), sort_keys=True),
+                    tag,
+                    SUBMITTING if remote else None,
                 ),
             )
             self._insert_jobs(connection, batch_id, 0, jobs)
@@ -464,10 +534,6 @@ class Store:
             connection.execute(
                 "UPDATE batches SET open = 0, closed_at = ? WHERE batch_id = ? AND open = 1", (now(), batch_id)
             )
-
-    def set_out_dir(self, batch_id: str, out_dir: str) -> None:
-        with self.transaction() as connection:
-            connection.execute("UPDATE batches SET out_dir = ? WHERE batch_id = ?", (out_dir, batch_id))
 
     def _batch_in(self, connection: sqlite3.Connection, batch_id: str) -> Batch:
         row = connection.execute(f"SELECT {_BATCH_COLUMNS} FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
@@ -635,3 +701,81 @@ class Store:
                 "WHERE batch_id = ? AND job_index = ? AND claim = ? AND status = 'RUNNING'",
                 (batch_id, index, claim),
             )
+
+    # ---- cloud batches
+
+    def record_remote(self, batch_id: str, remote_id: str, job_ids: Sequence[str], *, start: int = 0) -> None:
+        """The cloud's id for the batch and its jobs (jobs `start`, `start + 1`, ... in order), in one commit."""
+        with self.transaction() as connection:
+            batch = self._batch_in(connection, batch_id)
+            if batch.remote_id not in (None, remote_id):
+                raise StoreError(f"batch {batch_id} is already on the cloud as {batch.remote_id}, not {remote_id}")
+            connection.execute(
+                "UPDATE batches SET remote_id = ?, submit_state = ? WHERE batch_id = ?",
+                (remote_id, SUBMITTED, batch_id),
+            )
+            connection.executemany(
+                "UPDATE jobs SET remote_id = ? WHERE batch_id = ? AND job_index = ?",
+                [(job_id, batch_id, start + offset) for offset, job_id in enumerate(job_ids)],
+            )
+
+    def update_remote_job(
+        self,
+        batch_id: str,
+        index: int,
+        status: str,
+        *,
+        result_json: str | None = None,
+        counts: Mapping[str, int] | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """What the cloud says of a job; False if the job had ended already (a result never lands twice)."""
+        finished = now() if status in TERMINAL else None
+        with self.transaction() as connection:
+            changed = connection.execute(
+                "UPDATE jobs SET status = ?, result_json = ?, counts_json = ?, error = ?, finished_at = ?, "
+                "started_at = coalesce(started_at, ?) "
+                "WHERE batch_id = ? AND job_index = ? AND status NOT IN ('DONE', 'ERROR', 'CANCELED')",
+                (
+                    status,
+                    result_json,
+                    None if counts is None else json.dumps(dict(counts), sort_keys=True),
+                    error,
+                    finished,
+                    now() if status != "PENDING" else None,
+                    batch_id,
+                    index,
+                ),
+            ).rowcount
+        return bool(changed)
+
+    def cancel(self, batch_id: str, *, running_too: bool = False) -> int:
+        """Cancel the jobs that have not started (and, with `running_too`, those running); how many."""
+        statuses = ("PENDING", "RUNNING") if running_too else ("PENDING",)
+        with self.transaction() as connection:
+            self._batch_in(connection, batch_id)
+            changed = connection.execute(
+                f"UPDATE jobs SET status = 'CANCELED', claim = NULL, finished_at = ? "
+                f"WHERE batch_id = ? AND status IN ({', '.join('?' * len(statuses))})",
+                (now(), batch_id, *statuses),
+            ).rowcount
+            connection.execute(
+                "UPDATE batches SET open = 0, closed_at = coalesce(closed_at, ?) WHERE batch_id = ?", (now(), batch_id)
+            )
+        return int(changed)
+
+    # ---- device specs a connection offered
+
+    def save_devices(self, provider: str, specs: Mapping[str, str]) -> None:
+        """Cache the device specs (abstract representation) a connection just fetched."""
+        fetched = now()
+        with self.transaction() as connection:
+            connection.executemany(
+                "INSERT OR REPLACE INTO devices (provider, name, specs_json, fetched_at) VALUES (?, ?, ?, ?)",
+                [(provider, name, text, fetched) for name, text in specs.items()],
+            )
+
+    def cached_devices(self, provider: str) -> dict[str, tuple[str, str]]:
+        """name -> (specs JSON, when fetched) of what `save_devices` cached for the provider."""
+        rows = self._read("SELECT name, specs_json, fetched_at FROM devices WHERE provider = ?", (provider,))
+        return {name: (text, fetched) for name, text, fetched in rows}

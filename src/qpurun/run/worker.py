@@ -44,10 +44,18 @@ def counts_of(results: Any) -> dict[str, int]:
     return {str(k): int(v) for k, v in sorted(results.final_bitstrings.items())}
 
 
-def serve(connection: Any, store_path: str, timeout: float, emulator: str) -> None:
+def emulator_for(target: str) -> str:
+    """The `module:function` that runs one job of a batch for a local target (`qutip`, `emu-sv`, ...)."""
+    from qpurun.run.emulator import EMULATORS
+
+    emulators: dict[str, str] = EMULATORS
+    return emulators.get(target, emulators["qutip"])
+
+
+def serve(connection: Any, store_path: str, timeout: float, emulator: str | None) -> None:
+    """Run jobs until the runner says stop. `emulator`: one for every batch, else each batch's target's."""
     store = Store(store_path, timeout=timeout)
-    run_job = load_emulator(emulator)
-    sequences: OrderedDict[str, tuple[Any, dict[str, Any]]] = OrderedDict()
+    sequences: OrderedDict[str, tuple[Any, dict[str, Any], dict[str, Any], Callable[..., Any]]] = OrderedDict()
     if not _send(connection, ("ready", os.getpid())):
         return
     while True:
@@ -68,12 +76,13 @@ def serve(connection: Any, store_path: str, timeout: float, emulator: str) -> No
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         sequence = pulser.Sequence.from_abstract_repr(batch.sequence_json)
-                    sequences[batch_id] = (sequence, batch.noise)
+                    run_job = load_emulator(emulator or emulator_for(batch.target))
+                    sequences[batch_id] = (sequence, batch.noise, batch.settings, run_job)
                     while len(sequences) > _CACHED_SEQUENCES:
                         sequences.popitem(last=False)
-                sequence, noise = sequences[batch_id]
+                sequence, noise, settings, run_job = sequences[batch_id]
                 job = store.job(batch_id, index)
-                results = run_job(sequence, job.variables, job.runs, noise)
+                results = run_job(sequence, job.variables, job.runs, noise, settings)
                 result_json = results.to_abstract_repr()
                 counts = counts_of(results)
             except StoreError:
