@@ -8,7 +8,9 @@ Each case is one file whose first lines state what must be reported, jinja
 `LINE:COL` is where the caret must point (1-based; the header lines count),
 then the error's kind as `str()` prints it, then a fragment of its message,
 then optionally a fragment of its hint. With several `# expect:` lines the
-spec must report exactly those errors, in one pass.
+spec must report exactly those errors, in one pass. A `# target: NAME` line
+checks the spec for that target (default: qutip, an emulator): what only a
+QPU refuses is an error for a QPU target alone.
 """
 
 from __future__ import annotations
@@ -40,9 +42,21 @@ class Expected:
     hint: str | None
 
 
+def target_of(path: Path) -> str | None:
+    """The `# target: NAME` of a case's header, if it has one."""
+    for text in path.read_text(encoding="utf-8").removeprefix("\ufeff").splitlines():
+        if text.startswith("# target: "):
+            return text.removeprefix("# target: ").strip()
+        if not text.startswith("# expect:"):
+            return None
+    return None
+
+
 def expectations(path: Path) -> list[Expected]:
     found = []
     for text in path.read_text(encoding="utf-8").removeprefix("\ufeff").splitlines():  # one case starts with a BOM
+        if text.startswith("# target: "):
+            continue
         if not text.startswith("# expect:"):
             break
         match = EXPECT.fullmatch(text)
@@ -55,7 +69,7 @@ def expectations(path: Path) -> list[Expected]:
 
 def compile_error(path: Path) -> QxError:
     with pytest.raises(QxError) as caught:  # anything else (a crash) fails the test as itself
-        qpurun.loads(path.read_text(encoding="utf-8"), filename=path.name)
+        qpurun.loads(path.read_text(encoding="utf-8"), filename=path.name, target=target_of(path))
     return caught.value
 
 
@@ -119,7 +133,8 @@ def test_errors_read_as_words_not_as_python(path: Path) -> None:
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_check_exits_2_with_the_report_on_stderr(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["check", str(path)])
+    target = target_of(path)
+    status = main(["check", str(path), *(["--backend", target] if target else [])])
     captured = capsys.readouterr()
     assert status == 2
     assert "Traceback" not in captured.err

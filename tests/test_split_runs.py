@@ -29,11 +29,19 @@ jobs {
 """
 
 
-def test_without_the_flag_too_many_runs_is_a_located_error() -> None:
+def test_without_the_flag_too_many_runs_is_a_located_error_for_a_qpu() -> None:
     with pytest.raises(qpurun.QxError) as caught:
-        qpurun.loads(SPEC, filename="s.qx")
+        qpurun.loads(SPEC, filename="s.qx", target="pasqal:AnalogDevice")
     assert caught.value.line == 12
     assert "5000 runs" in caught.value.message
+
+
+def test_on_an_emulator_too_many_runs_is_a_located_warning() -> None:
+    experiment = qpurun.loads(SPEC, filename="s.qx")
+    [warning] = [w for w in experiment.warnings if "5000 runs" in w.message]
+    assert warning.span is not None and warning.span.line == 12
+    assert warning.message.startswith("a QPU would refuse job 0 (t = 100")
+    assert "--split-runs" in (warning.hint or "")
 
 
 def test_split_jobs_keep_variables_add_up_and_stay_under_the_limit() -> None:

@@ -21,6 +21,7 @@ from qpurun.includes import resolve
 from qpurun.jobs import Job, expand, split_runs
 from qpurun.lower import Lowerer, RemoteDevices, to_json
 from qpurun.parser import parse
+from qpurun.targets import DEFAULT_TARGET, Target, parse_target
 from qpurun.templates import is_template, render
 
 
@@ -36,6 +37,8 @@ class Experiment:
     warnings: list[QxWarning] = field(default_factory=list)
     noise: dict[str, Any] = field(default_factory=dict)
     """The `noise { ... }` block's values, for the emulator's `pulser.NoiseModel`."""
+    target: Target = field(default_factory=lambda: parse_target(DEFAULT_TARGET))
+    """Where the batch is meant to run: what was checked as an error and what as a warning."""
 
     @property
     def job_params(self) -> list[dict[str, Any]]:
@@ -58,6 +61,7 @@ class Experiment:
 def compile_source(
     source: Source,
     *,
+    target: Target | str | None = None,
     allow_paths: Sequence[str | Path] = (),
     split: bool = False,
     remote_devices: RemoteDevices | None = None,
@@ -99,6 +103,7 @@ def compile_source(
         checked=checked,
         warnings=lowered.warnings,
         noise=noise,
+        target=_target(target),
     )
     if validate:
         from qpurun.validate import validate as validate_experiment
@@ -107,10 +112,17 @@ def compile_source(
     return experiment
 
 
+def _target(target: Target | str | None) -> Target:
+    if isinstance(target, Target):
+        return target
+    return parse_target(target or DEFAULT_TARGET)
+
+
 def loads(
     text: str,
     *,
     filename: str = "<spec>",
+    target: Target | str | None = None,
     values: Mapping[str, Any] | None = None,
     allow_paths: Sequence[str | Path] = (),
     split_runs: bool = False,
@@ -125,13 +137,19 @@ def loads(
     if values or is_template(text):
         source = render(text, values or {}, filename=filename)
     return compile_source(
-        source, allow_paths=allow_paths, split=split_runs, remote_devices=remote_devices, validate=validate
+        source,
+        target=target,
+        allow_paths=allow_paths,
+        split=split_runs,
+        remote_devices=remote_devices,
+        validate=validate,
     )
 
 
 def load(
     path: str | Path,
     *,
+    target: Target | str | None = None,
     values: Mapping[str, Any] | None = None,
     allow_paths: Sequence[str | Path] = (),
     split_runs: bool = False,
@@ -140,6 +158,8 @@ def load(
 ) -> Experiment:
     """Compile the spec file at `path`.
 
+    `target`: where the batch is meant to run (`qutip` by default, `pasqal:FRESNEL`, ...);
+    what only a QPU demands is an error for a QPU target and a warning otherwise.
     `split_runs`: a job asking for more shots than the device's `max_runs`
     becomes several jobs (`Job.origin` names the job as written).
     `remote_devices`: where `device remote "NAME"` is looked up, e.g. a
@@ -151,6 +171,7 @@ def load(
     return loads(
         text,
         filename=str(path),
+        target=target,
         values=values,
         allow_paths=allow_paths,
         split_runs=split_runs,

@@ -14,112 +14,50 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from qpurun.command import (
+    EXIT_CODES,
+    EXIT_ENVIRONMENT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_SPEC_ERROR,
+    SPEC_OPTIONS,
+    EnvironmentProblem,
+    Handler,
+    UsageProblem,
+    compile_spec,
+    read_spec,
+    target_of,
+    template_values,
+)
 from qpurun.errors import QxError, Source
 
-EXIT_OK = 0
-EXIT_RUN_FAILED = 1
-EXIT_SPEC_ERROR = 2
-EXIT_ENVIRONMENT = 3
-EXIT_INTERRUPTED = 130
 
-EXIT_CODES = """\
-exit codes:
-  0    success
-  1    the run finished, but one or more jobs failed
-  2    a mistake in the spec (or in the command line)
-  3    an environment problem: unreadable file, unknown batch, locked or corrupt store, full disk
-  130  interrupted (Ctrl-C); the batch is stored and `qpurun resume` finishes it
-"""
+def _for_target(args: argparse.Namespace, path: str) -> dict[str, Any]:
+    """What compiling a spec for a command needs: its target and where `device remote` is looked up."""
+    from qpurun.run.commands import project, remote_devices, store_for
 
-Handler = Callable[[argparse.Namespace], int]
-
-
-def _read_spec(path: str) -> tuple[str, str]:
-    """The text of a spec file, or an environment error the CLI reports."""
-    try:
-        return Path(path).read_text(encoding="utf-8"), path
-    except OSError as error:
-        raise EnvironmentProblem(f"cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise EnvironmentProblem(f"cannot read {path}: it is not UTF-8 text") from None
-
-
-class EnvironmentProblem(Exception):
-    """Not the spec's fault: a file, a store or a batch the CLI cannot use."""
-
-
-class UsageProblem(Exception):
-    """A mistake on the command line itself (exit 2, like argparse's own)."""
-
-
-# Options every command that compiles a spec takes, for template specs.
-TEMPLATE_OPTIONS = argparse.ArgumentParser(add_help=False)
-TEMPLATE_OPTIONS.add_argument(
-    "--set",
-    action="append",
-    metavar="NAME=VALUE",
-    help="a template value (JSON, or else a string); repeatable",
-)
-TEMPLATE_OPTIONS.add_argument("--params", metavar="FILE", help="template values from a TOML or JSON file")
-TEMPLATE_OPTIONS.add_argument(
-    "--allow-path",
-    action="append",
-    default=[],
-    metavar="DIR",
-    help="let `include` read files under DIR too (by default only the spec's own directory tree); repeatable",
-)
-TEMPLATE_OPTIONS.add_argument(
-    "--split-runs",
-    action="store_true",
-    help="split a job asking for more runs than the device's max_runs into several jobs (results merge them back)",
-)
-
-
-def template_values(args: argparse.Namespace) -> dict[str, Any]:
-    """Values for a template spec, from --params FILE then --set NAME=VALUE (which wins)."""
-    from qpurun.templates import load_parameters, parse_assignment
-
-    values: dict[str, Any] = {}
-    try:
-        if getattr(args, "params", None):
-            values.update(load_parameters(args.params))
-        for assignment in getattr(args, "set", None) or []:
-            name, value = parse_assignment(assignment)
-            values[name] = value
-    except OSError as error:
-        raise EnvironmentProblem(f"cannot read {args.params}: {error.strerror or error}") from None
-    except ValueError as error:
-        raise UsageProblem(str(error)) from None
-    return values
-
-
-def compile_spec(
-    path: str,
-    *,
-    values: dict[str, Any] | None = None,
-    allow_paths: list[str] | None = None,
-    split_runs: bool = False,
-    validate: bool = True,
-) -> Any:
-    """Compile one spec file for a command; warnings go to stderr."""
-    from qpurun.api import loads
-
-    text, name = _read_spec(path)
-    experiment = loads(
-        text, filename=name, values=values, allow_paths=allow_paths or (), split_runs=split_runs, validate=validate
-    )
-    for warning in experiment.warnings:
-        print(warning, file=sys.stderr)
-    return experiment
+    resolved = project(args, path)
+    target = target_of(args, resolved.config.backend)
+    store = store_for(resolved)
+    return {"target": target, "remote_devices": remote_devices(target, store), "store": store}
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from qpurun.run.commands import device_note
+
     status = EXIT_OK
     report: list[dict[str, Any]] = []
     for path in args.specs:
         try:
+            context = _for_target(args, path)
             experiment = compile_spec(
-                path, values=template_values(args), allow_paths=args.allow_path, split_runs=args.split_runs
+                path,
+                target=context["target"],
+                remote_devices=context["remote_devices"],
+                values=template_values(args),
+                allow_paths=args.allow_path,
+                split_runs=args.split_runs,
             )
         except QxError as error:
             status = EXIT_SPEC_ERROR
@@ -128,29 +66,44 @@ def cmd_check(args: argparse.Namespace) -> int:
             else:
                 print(error, file=sys.stderr)
             continue
+        note = device_note(experiment, context["store"])
+        target = experiment.target.name
         if args.json:
-            report.append({"spec": path, "ok": True, "jobs": len(experiment.jobs)})
+            record: dict[str, Any] = {"spec": path, "ok": True, "jobs": len(experiment.jobs), "target": target}
+            record["warnings"] = [_error_json(w) for w in experiment.warnings]
+            if note:
+                record["device_specs"] = note
+            report.append(record)
         else:
+            if note:
+                print(f"qpurun: {note}", file=sys.stderr)
             device = experiment.device.name
-            print(f"{path}: ok — {len(experiment.jobs)} jobs valid on {device}")
+            print(f"{path}: ok — {len(experiment.jobs)} jobs valid on {device} for {target}")
     if args.json:
         print(json.dumps(report, indent=2))
     return status
 
 
-def _error_json(error: QxError) -> dict[str, Any]:
+def _error_json(error: QxError | Any) -> dict[str, Any]:
+    """An error or a warning as JSON."""
     return {
-        "kind": error.kind,
+        "kind": getattr(error, "kind", "warning"),
         "message": error.message,
-        "line": error.line,
-        "column": error.column,
+        "line": error.line if isinstance(error, QxError) else (error.span.line if error.span else None),
+        "column": error.column if isinstance(error, QxError) else (error.span.column if error.span else None),
         "hint": error.hint,
     }
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    context = _for_target(args, args.spec)
     experiment = compile_spec(
-        args.spec, values=template_values(args), allow_paths=args.allow_path, split_runs=args.split_runs
+        args.spec,
+        target=context["target"],
+        remote_devices=context["remote_devices"],
+        values=template_values(args),
+        allow_paths=args.allow_path,
+        split_runs=args.split_runs,
     )
     output = experiment.sequence_json() if args.emit == "sequence" else json.dumps(experiment.job_params, indent=2)
     if args.output:
@@ -169,7 +122,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
     changed = []
     for path in args.files:
-        text, name = _read_spec(path)
+        text, name = read_spec(path)
         if is_template(text):
             print(f"left {path} as it is: a Jinja template has no one canonical layout", file=sys.stderr)
             continue
@@ -193,10 +146,10 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from qpurun.importer import import_text
 
-    text, _ = _read_spec(args.sequence)
+    text, _ = read_spec(args.sequence)
     jobs = None
     if args.jobs:
-        jobs_text, _ = _read_spec(args.jobs)
+        jobs_text, _ = read_spec(args.jobs)
         try:
             jobs = json.loads(jobs_text)
         except json.JSONDecodeError as error:
@@ -239,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=help,
             description=description,
-            parents=[TEMPLATE_OPTIONS] if spec else [],
+            parents=[SPEC_OPTIONS] if spec else [],
             epilog=EXIT_CODES,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )

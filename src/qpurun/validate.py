@@ -1,8 +1,10 @@
-"""Checked before it runs: the sequence and every job, on the device, located.
+"""Checked before it runs: the sequence and every job, on the device, for the target, located.
 
-`QPUBackend.validate_sequence(mimic_qpu=True)` and `validate_job_params` are
-exactly what `QPUBackend.run` will call; then every job is built, because a
-variable value can break a device limit that the parametrized sequence hides.
+What `QPUBackend.run` checks (`validate_sequence(mimic_qpu=True)`,
+`validate_job_params`) is what only a QPU demands: errors for a QPU target,
+located warnings for an emulator (`qpu_findings`). Then every job is built,
+on every target, because a variable value can break a device limit that the
+parametrized sequence hides.
 A job that fails is built once more through our own lowering with its values
 bound, which finds the statement that broke and says so in Pulser's words.
 
@@ -52,7 +54,7 @@ from pulser.backend import QPUBackend
 from pulser.devices import Device
 from pulser.parametrized import Parametrized
 
-from qpurun.errors import QxDeviceError, QxError, QxJobError, QxWarning, raise_all
+from qpurun.errors import QxDeviceError, QxError, QxJobError, QxWarning, Source, Span, raise_all
 from qpurun.lower import PULSER_REFUSALS, hint_for, lower
 
 if TYPE_CHECKING:
@@ -71,36 +73,20 @@ _CHUNKS_PER_WORKER = 4
 
 
 def validate(experiment: Experiment, *, workers: int | None = None) -> None:
-    """Raise every problem that would stop the batch on the device.
+    """Raise every problem that would stop the batch on its target; warn of what only a QPU refuses.
 
     `workers` caps the processes that build jobs (default: the usable cores;
     1 builds everything in this process).
     """
     sequence = experiment.sequence
-    checked = experiment.checked
+    target = experiment.target
+    findings = qpu_findings(experiment)
     errors: list[QxError] = []
-    if isinstance(sequence.device, Device):
-        try:
-            QPUBackend.validate_sequence(sequence, mimic_qpu=True)
-        except PULSER_REFUSALS as error:
-            message = str(error)
-            node = checked.register if "layout" in message or "register" in message else checked.device
-            errors.append(QxDeviceError(message, node.span, checked.source, hint=hint_for(message)))
-    max_runs = sequence.device.max_runs
-    for job in experiment.jobs:
-        try:
-            QPUBackend.validate_job_params([job.params(with_variables=False)], max_runs)  # type: ignore[list-item]
-        except ValueError as error:
-            errors.append(
-                QxJobError(
-                    f"{job.describe()} asks for {job.runs} runs: {error}",
-                    job.runs_span or job.span,
-                    checked.source,
-                    hint="lower `runs`, or split the job with --split-runs",
-                )
-            )
-            if len(errors) >= MAX_REPORTED_JOBS:
-                break
+    if target.qpu:
+        errors += [f.error(target.name) for f in findings]
+    else:
+        experiment.warnings.extend(f.warning() for f in findings)
+    errors += emulator_limits(experiment)
     raise_all(errors)
     if sequence.is_parametrized():
         # Pulser warns per job (a variable duration rounded to the clock): record, then locate.
@@ -113,6 +99,145 @@ def validate(experiment: Experiment, *, workers: int | None = None) -> None:
         found, refused = job_warnings(experiment, messages)
         raise_all(refused)
         experiment.warnings.extend(found)
+
+
+def emulator_limits(experiment: Experiment) -> list[QxError]:
+    """What the target's emulator itself cannot take (checked here, not found out job by job)."""
+    checked = experiment.checked
+    if experiment.target.name == "emu-mps":
+        atoms = len(experiment.sequence.get_register(include_mappable=True).qubit_ids)
+        if atoms < 2:
+            return [
+                QxDeviceError(
+                    f"emu-mps needs at least 2 atoms, and this register has {atoms}",
+                    checked.register.span,
+                    checked.source,
+                    hint="run it on emu-sv or qutip (exact for so few atoms)",
+                )
+            ]
+    return []
+
+
+# ---- what only a QPU demands ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QpuFinding:
+    """Something a QPU would refuse: an error for a QPU target, a warning for an emulator."""
+
+    what: str
+    """What is refused: "register", "layout", "sequence", "device", "job 3"."""
+    reason: str
+    span: Span | None
+    source: Source | None
+    hint: str
+    job: bool = False
+    """About one job (its `reason` reads after the job's name): a QxJobError as an error."""
+
+    def error(self, target: str) -> QxError:
+        if self.job:
+            return QxJobError(
+                f"{self.what} {self.reason} ({target} refuses it)", self.span, self.source, hint=self.hint
+            )
+        message = f"{target} would refuse this {self.what}: {self.reason}"
+        return QxDeviceError(message, self.span, self.source, hint=self.hint)
+
+    def warning(self) -> QxWarning:
+        message = (
+            f"a QPU would refuse {self.what}: it {self.reason}"
+            if self.job
+            else (f"a QPU would refuse this {self.what}: {self.reason}")
+        )
+        return QxWarning(message, self.span, self.source, hint=self.hint)
+
+
+def qpu_findings(experiment: Experiment) -> list[QpuFinding]:
+    """What Pulser's QPU path (`mimic_qpu`, `validate_job_params`) would refuse, each at its statement.
+
+    Pulser's `QPUBackend.validate_sequence` stops at the first refusal; these
+    are its checks one by one, so that all of them are reported at once. It
+    is still called last, so a rule Pulser adds is never missed.
+    """
+    sequence = experiment.sequence
+    checked = experiment.checked
+    target = experiment.target
+    device = sequence.device
+    source = checked.source
+    found: list[QpuFinding] = []
+
+    def finding(what: str, reason: str, node: Any, hint: str) -> None:
+        found.append(QpuFinding(what, reason, node.span, source, hint))
+
+    if not isinstance(device, Device):
+        if target.qpu:
+            finding(
+                "device",
+                f"{device.name} is a virtual device, and a QPU runs only on a real one",
+                checked.device,
+                f'write `device remote "{target.device}"` (the QPU\'s own specs)',
+            )
+        return found  # a virtual device is for emulation only: no QPU warnings
+    if target.qpu and target.device is not None and device.name != target.device:
+        finding(
+            "device",
+            f"it runs on {target.device}, but the spec is written for {device.name}",
+            checked.device,
+            f'write `device remote "{target.device}"`: the specs {target.device} is calibrated to today',
+        )
+    if sequence.is_empty():
+        finding("sequence", "it is empty", checked.sequence, "add a pulse to a declared channel")
+    register = sequence.get_register(include_mappable=True)
+    layout = register.layout
+    if device.requires_layout and layout is None:
+        finding(
+            "register",
+            "it is not defined on a layout",
+            checked.register,
+            "add `auto_layout`, or place the atoms on a layout",
+        )
+    if not device.accepts_new_layouts and layout is not None and layout not in device.pre_calibrated_layouts:
+        names = ", ".join(f'"{each!s}"' for each in device.pre_calibrated_layouts) or "none"
+        finding(
+            "layout",
+            f"{device.name} takes no new layouts, and this one is not among its calibrated layouts",
+            checked.layout or checked.register,
+            f"use `layout calibrated NAME`; {device.name}'s: {names}",
+        )
+    if not found:
+        try:
+            QPUBackend.validate_sequence(sequence, mimic_qpu=True)
+        except PULSER_REFUSALS as refusal:  # a rule of Pulser's that the checks above do not know
+            finding("sequence", str(refusal), checked.device, hint_for(str(refusal)))
+    found += _runs_findings(experiment)
+    return found
+
+
+def _runs_findings(experiment: Experiment) -> list[QpuFinding]:
+    """Jobs asking for more runs than the device's `max_runs` (Pulser's `validate_job_params`)."""
+    checked = experiment.checked
+    max_runs = experiment.sequence.device.max_runs
+    found: list[QpuFinding] = []
+    refused = []
+    for job in experiment.jobs:
+        try:
+            QPUBackend.validate_job_params([job.params(with_variables=False)], max_runs)  # type: ignore[list-item]
+        except ValueError as error:
+            refused.append((job, error))
+    for job, reason in refused[:MAX_REPORTED_JOBS]:
+        found.append(
+            QpuFinding(
+                job.describe(),
+                f"asks for {job.runs} runs: {reason}",
+                job.runs_span or job.span,
+                checked.source,
+                "lower `runs`, or split the job with --split-runs",
+                job=True,
+            )
+        )
+    if len(refused) > MAX_REPORTED_JOBS:
+        last = found[-1]
+        found[-1] = dataclasses.replace(last, hint=last.hint + f" ({len(refused) - MAX_REPORTED_JOBS} more such jobs)")
+    return found
 
 
 def job_warnings(experiment: Experiment, messages: set[str]) -> tuple[list[QxWarning], list[QxError]]:

@@ -86,8 +86,8 @@ def test_read_commands_and_their_json(qpurun, tmp_path: Path) -> None:  # type: 
     first = qpurun("run", str(RUN_SPECS / "mock.qx"), "--json", "--out", str(tmp_path / "a"))
     second = qpurun("run", RABI, "--out", str(tmp_path / "b"))
     assert first.code == second.code == 0
-    # A virtual device runs without the QPU-only checks, and says so.
-    assert "virtual device" in first.err and "without the QPU-only checks" in first.err
+    # A virtual device is for emulation only: nothing warns of what a QPU would refuse.
+    assert "a QPU would refuse" not in first.err
     # The human summary: variables, most frequent bitstrings, mean excitation.
     assert "mean excitation" in second.out and "t=500      DONE    1 100%" in second.out
     batch_id = json.loads((tmp_path / "b" / "results.json").read_text())["batch_id"]

@@ -1,11 +1,13 @@
-"""`qpurun run | runs | status | results | resume`, registered through `qpurun.cli._extra_commands`.
+"""`qpurun run | runs | status | results | resume | cancel | backends | config`.
 
-`run` compiles the spec, submits every job as one batch through Pulser's
-`QPUBackend` over a `LocalConnection`, shows progress on a terminal, writes
-the output directory and prints a summary. Everything is in the store the
-moment it happens, so Ctrl-C, a kill or a full disk lose no finished job and
-`qpurun resume BATCH` carries on. Pulser is imported only by the commands
-that run something.
+Registered through `qpurun.cli._extra_commands`. `run` compiles the spec for
+its target, submits every job as one batch through the target's runner
+(`qpurun.run.backends`: this machine's workers, or Pasqal Cloud), shows
+progress on a terminal, writes the output directory and prints a summary.
+Everything is in the store the moment it happens, so Ctrl-C, a kill or a full
+disk lose no finished job and `qpurun resume BATCH` carries on. The commands
+never ask which kind of runner they talk to. Pulser is imported only by the
+commands that run something.
 """
 
 from __future__ import annotations
@@ -19,21 +21,28 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from qpurun.cli import (
+from qpurun.command import (
     EXIT_CODES,
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_SPEC_ERROR,
-    TEMPLATE_OPTIONS,
+    SPEC_OPTIONS,
     EnvironmentProblem,
+    UsageProblem,
     compile_spec,
+    target_of,
     template_values,
 )
 from qpurun.run import output
+from qpurun.run.backends import BackendError, Runner, SubmissionRefused, runner_for
 from qpurun.run.executor import SINGLE_THREAD_ENV, ExecutorError
 from qpurun.run.store import Batch, JobRow, Store, StoreError, batch_status
+from qpurun.targets import Target, parse_target
+
+if TYPE_CHECKING:
+    from qpurun.config import Resolved
 
 RUN_EPILOG = (
     EXIT_CODES
@@ -48,8 +57,28 @@ store (seconds, default 10).
 # ---- helpers
 
 
-def _store() -> Store:
-    store = Store()
+def project(args: argparse.Namespace, spec: str | None = None) -> Resolved:
+    """The project configuration for a command: the nearest qpurun.toml from the spec (or here), with flags."""
+    from qpurun.config import resolve
+
+    start = Path(spec).resolve().parent if spec else Path.cwd()
+    overrides = {"backend": getattr(args, "backend", None), "workers": getattr(args, "workers", None)}
+    if getattr(args, "notify", None):
+        overrides["notify"] = args.notify
+    try:
+        return resolve(start, overrides=overrides)
+    except ValueError as error:  # not a QxError: an override naming no key (a bug of ours)
+        raise UsageProblem(str(error)) from None
+
+
+def store_for(resolved: Resolved) -> Store:
+    """The project's store, not opened yet (check and compile touch it only for cached device specs)."""
+    return Store(resolved.config.store)
+
+
+def _store(resolved: Resolved | None = None) -> Store:
+    path = resolved.config.store if resolved is not None else None
+    store = Store(path)
     try:
         store.check()
     except StoreError as error:
@@ -62,7 +91,7 @@ def _environment() -> Iterator[None]:
     """Store and output failures are environment problems (exit 3), with their own message."""
     try:
         yield
-    except (StoreError, output.OutputError) as error:
+    except (StoreError, output.OutputError, BackendError) as error:
         raise EnvironmentProblem(str(error)) from None
 
 
@@ -138,41 +167,44 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _stopping(connection: Any) -> Iterator[None]:
+def _stopping(runner: Runner) -> Iterator[None]:
     """However the command ends (Ctrl-C while submitting included), no worker outlives it."""
     try:
         yield
     finally:
-        connection.stop()
+        runner.stop()
 
 
-def _follow(connection: Any, batch_id: str, *, show: bool, label: str) -> None:
-    """Wait for the batch, drawing progress; on Ctrl-C stop the workers and say how to resume."""
-    store: Store = connection.store
+def _follow(runner: Runner, batch_id: str, *, show: bool, label: str) -> None:
+    """Wait for the batch, drawing progress; on Ctrl-C stop following and say how to resume."""
+    store: Store = runner.store
+    remote = store.batch(batch_id).remote
     counts = store.counts(batch_id)
     total = sum(counts.values())
     ended = counts.get("DONE", 0) + counts.get("ERROR", 0)
     progress = Progress(total, ended, stream=sys.stderr, enabled=show, label=label)
     try:
         while True:
-            finished = connection.wait(batch_id, timeout=0.2)
+            finished = runner.wait(batch_id, timeout=0.2)
             counts = store.counts(batch_id)
-            progress.update(counts.get("DONE", 0) + counts.get("ERROR", 0), counts.get("ERROR", 0))
+            ended = sum(counts.get(s, 0) for s in ("DONE", "ERROR", "CANCELED"))
+            progress.update(ended, counts.get("ERROR", 0))
             if finished:
                 break
-    except (StoreError, ExecutorError) as error:
+    except (StoreError, ExecutorError, BackendError) as error:
         progress.finish()
-        connection.stop()
+        runner.stop()
         raise EnvironmentProblem(
             f"{error}\n  the batch is {batch_id}: `qpurun resume {batch_id}` continues it"
         ) from None
     except KeyboardInterrupt:
         progress.finish()
-        connection.stop()
+        runner.stop()
         counts = store.counts(batch_id)
+        where = "it runs on, on the cloud; " if remote else ""
         print(
             f"qpurun: interrupted; batch {batch_id} is stored with {counts.get('DONE', 0)} of {total} jobs done\n"
-            f"  hint: `qpurun resume {batch_id}` runs the rest",
+            f"  hint: {where}`qpurun resume {batch_id}` " + ("follows it again" if remote else "runs the rest"),
             file=sys.stderr,
         )
         raise
@@ -206,6 +238,31 @@ def _finish(store: Store, batch: Batch, *, as_json: bool, out_dir: Path | None) 
     return EXIT_RUN_FAILED if failed or status not in ("DONE",) else EXIT_OK
 
 
+def _notify(resolved: Resolved, batch_id: str, store: Store) -> None:
+    """POST the batch's summary to the configured webhook; a failure is a warning, never the batch's."""
+    url = resolved.config.notify
+    if not url:
+        return
+    from qpurun.run.notify import notify
+
+    batch = store.batch(batch_id)
+    counts = store.counts(batch_id)
+    summary = {
+        "batch_id": batch.batch_id,
+        "name": batch.name,
+        "spec": batch.spec_name,
+        "target": batch.target,
+        "status": batch_status(batch, counts),
+        "jobs": sum(counts.values()),
+        "done": counts.get("DONE", 0),
+        "failed": counts.get("ERROR", 0),
+        "results": batch.out_dir,
+    }
+    problem = notify(url, summary)
+    if problem:
+        print(f"qpurun: warning: {problem}", file=sys.stderr)
+
+
 # ---- run
 
 
@@ -215,70 +272,139 @@ def _single_threaded_blas() -> None:
         os.environ.update(SINGLE_THREAD_ENV)
 
 
+def cloud_options(resolved: Resolved) -> dict[str, Any]:
+    """How a cloud runner connects: credentials are looked up only when it first needs the cloud."""
+    pasqal = resolved.config.pasqal
+
+    def connect() -> Any:
+        from qpurun.run.cloud import connect as open_connection
+        from qpurun.run.credentials import CredentialsError, connection_kwargs, load_credentials
+
+        try:
+            credentials = load_credentials(pasqal, sources=resolved.sources)
+        except CredentialsError as error:
+            raise BackendError(str(error)) from None
+        return open_connection(**connection_kwargs(credentials, pasqal))
+
+    return {"connect": connect, "poll_interval": pasqal.poll_interval, "max_jobs_per_batch": pasqal.max_jobs_per_batch}
+
+
+def make_runner(target: Target, store: Store, resolved: Resolved, *, workers: int | None = None) -> Runner:
+    with _environment():
+        return runner_for(
+            target,
+            store,
+            workers=workers or resolved.config.workers,
+            settings=resolved.settings_for_emulator(),
+            cloud=cloud_options(resolved),
+        )
+
+
+def remote_devices(target: Target, store: Store, runner: Runner | None = None) -> Any:
+    """Where `device remote "NAME"` is looked up: the cloud itself when running there, else the stored specs.
+
+    Offline (check, compile, a local run) the specs the last cloud connection fetched (the store's cache)
+    win over Pulser's devices of the same name.
+    """
+
+    def devices() -> dict[str, Any]:
+        if runner is not None and target.kind == "cloud":
+            with _environment():
+                return dict(runner.fetch_devices())  # type: ignore[attr-defined]
+        from pulser.json.abstract_repr.deserializer import deserialize_device
+
+        from qpurun.lower import real_devices
+
+        found: dict[str, Any] = dict(real_devices())
+        with contextlib.suppress(StoreError):
+            for name, (text, _fetched) in store.cached_devices("pasqal").items():
+                found[name] = deserialize_device(text)
+        return found
+
+    return devices
+
+
+def device_note(experiment: Any, store: Store) -> str | None:
+    """Which specs `device remote` got, and how old they are (printed by check and run)."""
+    if not experiment.checked.device.remote:
+        return None
+    name = experiment.device.name
+    with contextlib.suppress(StoreError):
+        cached = store.cached_devices("pasqal").get(name)
+        if cached is not None:
+            when = cached[1][:16].replace("T", " ")
+            return f"device {name}: the specs Pasqal Cloud offered on {when} UTC ({_age(cached[1])})"
+    return (
+        f"device {name}: Pulser's own specs (no specs fetched from a cloud yet; "
+        "`qpurun backends --refresh` fetches them)"
+    )
+
+
+def _age(stamp: str) -> str:
+    from datetime import UTC, datetime
+
+    seconds = (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min old"
+    if seconds < 2 * 86400:
+        return f"{int(seconds // 3600)} h old"
+    return f"{int(seconds // 86400)} days old"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     _single_threaded_blas()
+    resolved = project(args, args.spec)
+    target = target_of(args, resolved.config.backend)
+    store = _store(resolved)
+    runner = make_runner(target, store, resolved, workers=args.workers)
     experiment = compile_spec(
-        args.spec, values=template_values(args), allow_paths=args.allow_path, split_runs=args.split_runs
+        args.spec,
+        target=target,
+        values=template_values(args),
+        allow_paths=args.allow_path,
+        split_runs=args.split_runs,
+        remote_devices=remote_devices(target, store, runner),
     )
-    import pulser.devices
-    from pulser.backend import BackendConfig, QPUBackend
-    from pulser.backend.remote import RemoteBackend
-
-    from qpurun.run.connection import LocalConnection
+    note = device_note(experiment, store)
+    if note:
+        print(f"qpurun: {note}", file=sys.stderr)
     from qpurun.run.emulator import plan_shots
 
-    store = _store()
+    if target.kind == "local" and resolved.config.emulator.noise:  # the project's noise defaults
+        experiment.noise = {**resolved.config.emulator.noise, **experiment.noise}
     out_dir = Path(args.out) if args.out else output.default_out_dir(experiment.name)
     with _environment():
         output.prepare_out_dir(out_dir)
-    sequence = experiment.sequence
-    devices = [sequence.device] if experiment.checked.device.is_file else []
-    connection = LocalConnection(store=store, workers=args.workers, devices=devices, noise=experiment.noise)
-    _warn_about_shots(experiment, plan_shots)
-    real = isinstance(sequence.device, pulser.devices.Device)
-    runs = experiment.jobs[0].runs if experiment.jobs else None
-    config = BackendConfig(default_num_shots=runs)
-    if not real:
-        print(
-            f"qpurun: note: {sequence.device.name} is a virtual device: running through LocalConnection "
-            "without the QPU-only checks (QPUBackend needs a real Device)",
-            file=sys.stderr,
-        )
-    with _sigterm_as_interrupt(), _environment(), _stopping(connection):
-        with connection.describing(
-            name=experiment.name, source=experiment.source, out_dir=str(out_dir), qpu_checks=real
-        ):
-            try:
-                if real:
-                    backend: Any = QPUBackend(sequence, connection, config=config)
-                else:
-                    backend = RemoteBackend(sequence, connection, mimic_qpu=False, config=config)
-                remote = backend.run(experiment.job_params, wait=False)
-            except (ValueError, TypeError) as error:
-                connection.stop()
-                print(f"qpurun: {args.spec}: the batch was refused at submission: {error}", file=sys.stderr)
-                return EXIT_SPEC_ERROR
-        batch_id = remote.batch_id
+    if target.kind == "local":
+        _warn_about_shots(experiment, plan_shots, target.name)
+    with _sigterm_as_interrupt(), _environment(), _stopping(runner):
+        try:
+            batch_id = runner.submit(experiment, out_dir=str(out_dir))
+        except SubmissionRefused as error:
+            print(f"qpurun: {args.spec}: {error}", file=sys.stderr)
+            return EXIT_SPEC_ERROR
         if any(job.origin is not None for job in experiment.jobs):
-            with _environment():  # --split-runs: results merge the parts back on the job as written
-                store.set_parts(batch_id, [job.written_index for job in experiment.jobs])
+            # --split-runs: results merge the parts back on the job as written
+            store.set_parts(batch_id, [job.written_index for job in experiment.jobs])
         batch = store.batch(batch_id)
         output.write_inputs(out_dir, batch, store.jobs(batch_id))
         if not args.json:
             print(
-                f"batch {batch_id}: {len(experiment.jobs)} jobs on {sequence.device.name}, "
-                f"{connection.workers} worker(s); store {store.path}",
+                f"batch {batch_id}: {len(experiment.jobs)} jobs on {experiment.device.name}, "
+                f"{target.name} ({runner.describe()}); store {store.path}",
                 file=sys.stderr,
             )
-        _follow(connection, batch_id, show=not args.json, label=experiment.name)
-        return _finish(store, batch, as_json=args.json, out_dir=out_dir)
+        _follow(runner, batch_id, show=not args.json, label=experiment.name)
+        code = _finish(store, batch, as_json=args.json, out_dir=out_dir)
+    _notify(resolved, batch_id, store)
+    return code
 
 
-def _warn_about_shots(experiment: Any, plan_shots: Any) -> None:
+def _warn_about_shots(experiment: Any, plan_shots: Any, target: str) -> None:
     if not experiment.noise:
         return
     for job in experiment.jobs:
-        plan = plan_shots(job.runs, experiment.noise)
+        plan = plan_shots(job.runs, experiment.noise, target=target)
         if plan.total != job.runs:
             print(
                 f"qpurun: note: with stochastic noise Pulser samples {plan.shots_per_trajectory} shots from each of "
@@ -292,35 +418,72 @@ def _warn_about_shots(experiment: Any, plan_shots: Any) -> None:
 # ---- resume
 
 
+def _batch_runner(args: argparse.Namespace, batch: Batch, store: Store, resolved: Resolved) -> Runner:
+    """The runner of a stored batch: the target it was submitted to, whatever the configuration says now."""
+    try:
+        target = parse_target(batch.target)
+    except ValueError:
+        raise EnvironmentProblem(f"batch {batch.batch_id} names the unknown target {batch.target!r}") from None
+    return make_runner(target, store, resolved, workers=getattr(args, "workers", None))
+
+
+def _spec_dir(batch: Batch) -> str | None:
+    """The spec a batch came from, when it is still there: its directory's configuration applies."""
+    if batch.spec_name and not batch.spec_name.startswith("<") and Path(batch.spec_name).exists():
+        return batch.spec_name
+    return None
+
+
+def _stored(args: argparse.Namespace) -> tuple[Store, Batch, Resolved]:
+    """The batch a command names, from the store the configuration (here) points at."""
+    here = project(args)
+    store = _store(here)
+    with _environment():
+        batch = store.batch(store.resolve(args.batch))
+    resolved = project(args, _spec_dir(batch)) if _spec_dir(batch) else here
+    return store, batch, resolved
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     _single_threaded_blas()
-    store = _store()
-    with _environment():
-        batch_id = store.resolve(args.batch)
-        batch = store.batch(batch_id)
-    from qpurun.run.connection import LocalConnection
-
-    connection = LocalConnection(store=store, workers=args.workers)
-    with _sigterm_as_interrupt(), _environment(), _stopping(connection):
+    store, batch, resolved = _stored(args)
+    batch_id = batch.batch_id
+    runner = _batch_runner(args, batch, store, resolved)
+    with _sigterm_as_interrupt(), _environment(), _stopping(runner):
         counts = store.counts(batch_id)
         remaining = (
             counts.get("PENDING", 0) + counts.get("RUNNING", 0) + (counts.get("ERROR", 0) if args.retry_failed else 0)
         )
-        connection.resume(batch_id, retry_failed=args.retry_failed)
+        runner.resume(batch, retry_failed=args.retry_failed)
         if not args.json:
-            print(f"batch {batch_id}: resuming {remaining} of {sum(counts.values())} jobs", file=sys.stderr)
-        _follow(connection, batch_id, show=not args.json, label=batch.name)
+            verb = "following" if batch.remote else "resuming"
+            print(f"batch {batch_id}: {verb} {remaining} of {sum(counts.values())} jobs", file=sys.stderr)
+        _follow(runner, batch_id, show=not args.json, label=batch.name)
         out_dir = Path(batch.out_dir) if batch.out_dir else None
         if out_dir is not None and not out_dir.is_dir():
             output.write_inputs(out_dir, batch, store.jobs(batch_id))
-        return _finish(store, batch, as_json=args.json, out_dir=out_dir)
+        code = _finish(store, batch, as_json=args.json, out_dir=out_dir)
+    _notify(resolved, batch_id, store)
+    return code
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    store, batch, resolved = _stored(args)
+    runner = _batch_runner(args, batch, store, resolved)
+    with _environment():
+        canceled = runner.cancel(batch.batch_id)
+        status = batch_status(store.batch(batch.batch_id), store.counts(batch.batch_id))
+    running = store.counts(batch.batch_id).get("RUNNING", 0)
+    tail = f"; {running} running job(s) finish" if running and not batch.remote else ""
+    print(f"batch {batch.batch_id}: {canceled} job(s) canceled, now {status}{tail}")
+    return EXIT_OK
 
 
 # ---- runs, status, results
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    store = _store()
+    store = _store(project(args))
     with _environment():
         records: list[dict[str, Any]] = []
         for batch in store.batches():
@@ -335,6 +498,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
                     "done": counts.get("DONE", 0),
                     "failed": counts.get("ERROR", 0),
                     "device": batch.device_name,
+                    "target": batch.target,
+                    "remote_id": batch.remote_id,
                     "spec": batch.spec_name,
                     "out_dir": batch.out_dir,
                 }
@@ -345,13 +510,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not records:
         print(f"no batches yet in {store.path}; hint: `qpurun run SPEC`", file=sys.stderr)
         return EXIT_OK
-    rows = [["batch", "created (UTC)", "name", "status", "done", "spec"]]
+    rows = [["batch", "created (UTC)", "name", "target", "status", "done", "spec"]]
     for r in records:
         rows.append(
             [
                 r["batch_id"][:12],
                 r["created_at"][:19].replace("T", " "),
                 r["name"],
+                r["target"],
                 r["status"],
                 f"{r['done']}/{r['jobs']}" + (f" ({r['failed']} failed)" if r["failed"] else ""),
                 r["spec"] or "",
@@ -363,10 +529,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load(args: argparse.Namespace) -> tuple[Store, Batch, list[JobRow], str]:
-    store = _store()
+def _load(args: argparse.Namespace, *, refresh: bool = False) -> tuple[Store, Batch, list[JobRow], str]:
+    store, batch, resolved = _stored(args)
+    batch_id = batch.batch_id
+    if refresh and batch.remote and batch_status(batch, store.counts(batch_id)) in ("PENDING", "RUNNING"):
+        # Ask the cloud once; without it (no credentials, no network), say what the store knew.
+        try:
+            with _environment():
+                _batch_runner(args, batch, store, resolved).refresh(batch_id)
+        except EnvironmentProblem as problem:
+            print(f"qpurun: note: as of the last poll; the cloud could not be asked: {problem}", file=sys.stderr)
     with _environment():
-        batch_id = store.resolve(args.batch)
         batch = store.batch(batch_id)
         jobs = store.jobs(batch_id)
         status = batch_status(batch, store.counts(batch_id))
@@ -374,14 +547,15 @@ def _load(args: argparse.Namespace) -> tuple[Store, Batch, list[JobRow], str]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    _, batch, jobs, status = _load(args)
+    _, batch, jobs, status = _load(args, refresh=True)
     if args.json:
         print(json.dumps(output.status_json(batch, jobs, status), indent=2))
         return EXIT_OK
     done = sum(job.status == "DONE" for job in jobs)
     failed = [job for job in jobs if job.status == "ERROR"]
+    where = f" on {batch.target}" + (f" (cloud batch {batch.remote_id})" if batch.remote_id else "")
     print(
-        f"batch {batch.batch_id} ({batch.name}): {status}, {done}/{len(jobs)} jobs done"
+        f"batch {batch.batch_id} ({batch.name}){where}: {status}, {done}/{len(jobs)} jobs done"
         + (f", {len(failed)} failed" if failed else "")
     )
     for job in jobs:
@@ -408,6 +582,93 @@ def cmd_results(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- backends, config
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    from qpurun.targets import known
+
+    resolved = project(args)
+    store = _store(resolved)
+    refreshed = None
+    if args.refresh:
+        target = parse_target("pasqal:EMU_FREE")
+        runner = make_runner(target, store, resolved)
+        with _environment():
+            refreshed = sorted(runner.fetch_devices())  # type: ignore[attr-defined]
+    credentials = _credentials_source(resolved)
+    cached: dict[str, tuple[str, str]] = {}
+    with contextlib.suppress(StoreError):
+        cached = store.cached_devices("pasqal")
+    records: list[dict[str, Any]] = []
+    for name in known():
+        target = parse_target(name)
+        records.append(
+            {
+                "target": target.name,
+                "kind": "QPU" if target.qpu else "emulator",
+                "where": target.description,
+                "installed": target.missing() is None,
+                "missing": target.missing(),
+                "needs": target.needs,
+                "default": target.name == parse_target(resolved.config.backend).name,
+            }
+        )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "targets": records,
+                    "credentials": credentials,
+                    "devices": {name: {"fetched_at": when} for name, (_, when) in sorted(cached.items())},
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    rows = [["target", "kind", "installed", "runs on", "needs"]]
+    for r in records:
+        mark = "yes" if r["installed"] else "no"
+        rows.append([r["target"] + (" *" if r["default"] else ""), r["kind"], mark, r["where"], r["needs"]])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    origin = resolved.sources.get("backend", "default").replace("default", "built in")
+    print(f"\n* the default here ({origin}); any pasqal:<QPU> name works, e.g. pasqal:FRESNEL")
+    print(f"Pasqal Cloud credentials: {credentials}")
+    if cached:
+        for name, (_, when) in sorted(cached.items()):
+            print(f"device specs cached: {name}, fetched {when[:16].replace('T', ' ')} UTC ({_age(when)})")
+    else:
+        print("device specs cached: none (`qpurun backends --refresh` fetches Pasqal Cloud's)")
+    if refreshed is not None:
+        print(f"refreshed: {', '.join(refreshed) or 'no devices offered'}")
+    return EXIT_OK
+
+
+def _credentials_source(resolved: Resolved) -> str:
+    """Where Pasqal Cloud credentials would come from, without showing them (or `not found: why`)."""
+    if parse_target("pasqal:FRESNEL").missing():
+        return "not needed until qpurun[pasqal] is installed"
+    from qpurun.run.credentials import CredentialsError, describe_source, load_credentials
+
+    try:
+        return describe_source(load_credentials(resolved.config.pasqal, sources=resolved.sources))
+    except CredentialsError as error:
+        return f"none found; {error.hint}" if error.hint else f"none found ({error})"
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from qpurun.config import describe, describe_json
+
+    resolved = project(args, args.spec)
+    if args.json:
+        print(json.dumps(describe_json(resolved), indent=2))
+    else:
+        print(describe(resolved))
+    return EXIT_OK
+
+
 # ---- registration
 
 
@@ -427,6 +688,10 @@ def _quiet_on_closed_pipe(handler: Any) -> Any:
     return run
 
 
+def _batch_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("batch", metavar="BATCH", help="a batch id (or a unique prefix of one)")
+
+
 def register(commands: Any) -> None:
     """Add the runner's commands to `qpurun`'s subcommand parser."""
 
@@ -437,19 +702,20 @@ def register(commands: Any) -> None:
             description=description,
             epilog=RUN_EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
-            parents=[TEMPLATE_OPTIONS] if spec else [],
+            parents=[SPEC_OPTIONS] if spec else [],
         )
         return parser
 
+    notify_help = "POST a JSON summary to this webhook URL when the batch ends (a secret: never printed in full)"
     run = add(
         "run",
-        "run a spec's jobs as one batch on the local emulator, durably",
-        "Compile SPEC, submit all its jobs as one batch through Pulser's QPUBackend over a local "
-        "connection (pulser-simulation), store every result as it comes, and summarize.",
+        "run a spec's jobs as one batch on its target, durably",
+        "Compile SPEC for its target (--backend), submit all its jobs as one batch (this machine's workers "
+        "for qutip, emu-sv, emu-mps; Pasqal Cloud for pasqal:...), store every result as it comes, and summarize.",
         spec=True,
     )
     run.add_argument("spec", metavar="SPEC", help="a .qx file")
-    run.add_argument("--backend", choices=("local",), default="local", help="where to run (default: local)")
+    run.add_argument("--notify", metavar="URL", help=notify_help)
     run.add_argument(
         "--workers", type=_positive, default=None, metavar="N", help="worker processes (default: the number of cores)"
     )
@@ -462,12 +728,12 @@ def register(commands: Any) -> None:
     runs.set_defaults(handler=_quiet_on_closed_pipe(cmd_runs))
 
     status = add("status", "show a batch's status, job by job", "Show a batch's status and each job's.")
-    status.add_argument("batch", metavar="BATCH", help="a batch id (or a unique prefix of one)")
+    _batch_argument(status)
     status.add_argument("--json", action="store_true", help="print JSON on stdout")
     status.set_defaults(handler=_quiet_on_closed_pipe(cmd_status))
 
     results = add("results", "print a batch's results", "Print a batch's results: a table, JSON or CSV.")
-    results.add_argument("batch", metavar="BATCH", help="a batch id (or a unique prefix of one)")
+    _batch_argument(results)
     form = results.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="print JSON on stdout")
     form.add_argument("--csv", action="store_true", help="print the tidy CSV on stdout")
@@ -478,10 +744,43 @@ def register(commands: Any) -> None:
         "finish a batch that was interrupted or killed",
         "Run the jobs of a stored batch that have not finished; finished jobs are never re-run.",
     )
-    resume.add_argument("batch", metavar="BATCH", help="a batch id (or a unique prefix of one)")
+    _batch_argument(resume)
     resume.add_argument(
         "--workers", type=_positive, default=None, metavar="N", help="worker processes (default: the number of cores)"
     )
     resume.add_argument("--retry-failed", action="store_true", help="also run again the jobs that ended in ERROR")
+    resume.add_argument("--notify", metavar="URL", help=notify_help)
     resume.add_argument("--json", action="store_true", help="print the results as JSON on stdout, no progress bar")
     resume.set_defaults(handler=cmd_resume)
+
+    cancel = add(
+        "cancel",
+        "cancel a batch's jobs that have not run",
+        "Cancel the jobs of a stored batch that have not started: on Pasqal Cloud, the cloud batch is canceled; "
+        "locally, running jobs finish and the rest are never started.",
+    )
+    _batch_argument(cancel)
+    cancel.set_defaults(handler=cmd_cancel)
+
+    backends = add(
+        "backends",
+        "list the targets: which are installed, what each needs",
+        "List the targets --backend takes, whether each can run here, what it needs, where credentials "
+        "come from, and the cloud device specs the store holds.",
+    )
+    backends.add_argument(
+        "--refresh", action="store_true", help="fetch Pasqal Cloud's device specs now (needs credentials)"
+    )
+    backends.add_argument("--json", action="store_true", help="print JSON on stdout")
+    backends.set_defaults(handler=cmd_backends)
+
+    config = add(
+        "config",
+        "print the resolved project configuration and where each value came from",
+        "Print the configuration in force for SPEC (or this directory): qpurun.toml or [tool.qpurun] in "
+        "pyproject.toml, found upwards, under the command-line flags; secrets masked.",
+    )
+    config.add_argument("spec", nargs="?", metavar="SPEC", help="a .qx file (default: this directory)")
+    config.add_argument("--backend", metavar="TARGET", help="as `run --backend` would set it")
+    config.add_argument("--json", action="store_true", help="print JSON on stdout")
+    config.set_defaults(handler=cmd_config)

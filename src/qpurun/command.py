@@ -1,0 +1,137 @@
+"""What every command shares: exit codes, the errors the command line reports, the spec options.
+
+`qpurun.cli` (the compiler's commands) and `qpurun.run.commands` (the
+runner's) both build on this module and neither imports the other's
+internals. Nothing here imports Pulser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from qpurun.targets import DEFAULT_TARGET, Target, TargetError, parse_target
+
+EXIT_OK = 0
+EXIT_RUN_FAILED = 1
+EXIT_SPEC_ERROR = 2
+EXIT_ENVIRONMENT = 3
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES = """\
+exit codes:
+  0    success
+  1    the run finished, but one or more jobs failed
+  2    a mistake in the spec (or in the command line)
+  3    an environment problem: unreadable file, unknown batch, locked or corrupt store, full disk
+  130  interrupted (Ctrl-C); the batch is stored and `qpurun resume` finishes it
+"""
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def read_spec(path: str) -> tuple[str, str]:
+    """The text of a spec file, or an environment error the CLI reports."""
+    try:
+        return Path(path).read_text(encoding="utf-8"), path
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise EnvironmentProblem(f"cannot read {path}: it is not UTF-8 text") from None
+
+
+class EnvironmentProblem(Exception):
+    """Not the spec's fault: a file, a store or a batch the CLI cannot use."""
+
+
+class UsageProblem(Exception):
+    """A mistake on the command line itself (exit 2, like argparse's own)."""
+
+
+# Options every command that compiles a spec takes: the target, and values for template specs.
+SPEC_OPTIONS = argparse.ArgumentParser(add_help=False)
+SPEC_OPTIONS.add_argument(
+    "--backend",
+    metavar="TARGET",
+    help=f"where the batch is meant to run, which decides what is checked: qutip (default), emu-sv, emu-mps, "
+    f"pasqal:EMU_MPS, pasqal:EMU_SV, pasqal:EMU_FREE, pasqal:<QPU> such as pasqal:FRESNEL "
+    f"(`qpurun backends` lists them; default: the project configuration's, else {DEFAULT_TARGET})",
+)
+SPEC_OPTIONS.add_argument(
+    "--set",
+    action="append",
+    metavar="NAME=VALUE",
+    help="a template value (JSON, or else a string); repeatable",
+)
+SPEC_OPTIONS.add_argument("--params", metavar="FILE", help="template values from a TOML or JSON file")
+SPEC_OPTIONS.add_argument(
+    "--allow-path",
+    action="append",
+    default=[],
+    metavar="DIR",
+    help="let `include` read files under DIR too (by default only the spec's own directory tree); repeatable",
+)
+SPEC_OPTIONS.add_argument(
+    "--split-runs",
+    action="store_true",
+    help="split a job asking for more runs than the device's max_runs into several jobs (results merge them back)",
+)
+
+
+def template_values(args: argparse.Namespace) -> dict[str, Any]:
+    """Values for a template spec, from --params FILE then --set NAME=VALUE (which wins)."""
+    from qpurun.templates import load_parameters, parse_assignment
+
+    values: dict[str, Any] = {}
+    try:
+        if getattr(args, "params", None):
+            values.update(load_parameters(args.params))
+        for assignment in getattr(args, "set", None) or []:
+            name, value = parse_assignment(assignment)
+            values[name] = value
+    except OSError as error:
+        raise EnvironmentProblem(f"cannot read {args.params}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise UsageProblem(str(error)) from None
+    return values
+
+
+def target_of(args: argparse.Namespace, configured: str | None = None) -> Target:
+    """The target a command runs for: --backend, else the project configuration's, else the default."""
+    name = getattr(args, "backend", None) or configured or DEFAULT_TARGET
+    try:
+        return parse_target(name)
+    except TargetError as error:
+        raise UsageProblem(str(error)) from None
+
+
+def compile_spec(
+    path: str,
+    *,
+    target: Target | None = None,
+    values: dict[str, Any] | None = None,
+    allow_paths: list[str] | None = None,
+    split_runs: bool = False,
+    validate: bool = True,
+    remote_devices: Callable[[], Mapping[str, Any]] | None = None,
+) -> Any:
+    """Compile one spec file for a command, checked for `target`; warnings go to stderr."""
+    from qpurun.api import loads
+
+    text, name = read_spec(path)
+    experiment = loads(
+        text,
+        filename=name,
+        target=target,
+        values=values,
+        allow_paths=allow_paths or (),
+        split_runs=split_runs,
+        validate=validate,
+        remote_devices=remote_devices,
+    )
+    for warning in experiment.warnings:
+        print(warning, file=sys.stderr)
+    return experiment

@@ -1,0 +1,154 @@
+"""One seam between the run commands and the place a batch runs.
+
+`run`, `resume`, `status`, `results` and `cancel` talk to a `Runner` and
+never ask which kind it is::
+
+    Runner            submit · resume · wait (progress is in the store) · refresh · cancel · stop
+    ├── LocalRunner   qutip, emu-sv, emu-mps: LocalConnection and this machine's workers
+    └── CloudRunner   pasqal:<DEVICE>, pasqal:EMU_*: PasqalCloudConnection (qpurun.run.cloud)
+
+Every runner writes what happens into the one SQLite store as it happens, so
+the commands read progress and results from the store alone, from any process.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from qpurun.run.store import Batch, Store
+from qpurun.targets import Target
+
+if TYPE_CHECKING:
+    from qpurun.api import Experiment
+
+
+class BackendError(Exception):
+    """The place the batch runs cannot be reached or refused it; the message says what to do."""
+
+
+class SubmissionRefused(BackendError):
+    """The backend refused the batch before running anything (exit 2: fix the spec or the options)."""
+
+
+class Runner(Protocol):
+    """What the run commands need of a place to run a batch."""
+
+    store: Store
+
+    def describe(self) -> str:
+        """Where the jobs run, for the line `run` prints (`2 worker(s)`, `Pasqal Cloud batch 1a2b...`)."""
+        ...
+
+    def submit(self, experiment: Experiment, *, out_dir: str | None) -> str:
+        """Record the batch in the store, send it, return its qpurun batch id."""
+        ...
+
+    def resume(self, batch: Batch, *, retry_failed: bool = False) -> None:
+        """Carry on with a stored batch: run (or poll for) the jobs without a result."""
+        ...
+
+    def wait(self, batch_id: str, timeout: float) -> bool:
+        """Wait up to `timeout` s for the batch to end (progress lands in the store); whether it has."""
+        ...
+
+    def refresh(self, batch_id: str) -> None:
+        """Bring the store up to date with the backend once (a cloud poll; nothing locally)."""
+        ...
+
+    def cancel(self, batch_id: str) -> int:
+        """Cancel what has not run; how many jobs were canceled."""
+        ...
+
+    def stop(self) -> None:
+        """Stop following now (local workers end; a cloud batch runs on); the store keeps everything."""
+        ...
+
+
+class LocalRunner:
+    """qutip, emu-sv, emu-mps on this machine: Pulser's RemoteBackend over a LocalConnection."""
+
+    def __init__(
+        self,
+        store: Store,
+        target: Target,
+        *,
+        workers: int | None = None,
+        settings: Mapping[str, Any] | None = None,
+        devices: tuple[Any, ...] = (),
+        emulator: str | None = None,
+    ) -> None:
+        from qpurun.run.connection import LocalConnection
+
+        self.store = store
+        self.target = target
+        self.connection = LocalConnection(
+            store=store, workers=workers, devices=devices, target=target.name, settings=settings, emulator=emulator
+        )
+
+    def describe(self) -> str:
+        return f"{self.connection.workers} worker(s)"
+
+    def submit(self, experiment: Experiment, *, out_dir: str | None) -> str:
+        from pulser.backend import BackendConfig
+        from pulser.backend.remote import RemoteBackend
+
+        sequence = experiment.sequence
+        self.connection.noise = dict(experiment.noise)
+        runs = experiment.jobs[0].runs if experiment.jobs else None
+        # Emulators take what only a QPU refuses (the checks warned of it): no mimic_qpu.
+        backend = RemoteBackend(
+            sequence, self.connection, mimic_qpu=False, config=BackendConfig(default_num_shots=runs)
+        )
+        with self.connection.describing(name=experiment.name, source=experiment.source, out_dir=out_dir):
+            try:
+                remote = backend.run(experiment.job_params, wait=False)  # type: ignore[arg-type]
+            except (ValueError, TypeError) as error:
+                self.connection.stop()
+                raise SubmissionRefused(f"the batch was refused at submission: {error}") from None
+        return remote.batch_id
+
+    def resume(self, batch: Batch, *, retry_failed: bool = False) -> None:
+        self.connection.resume(batch.batch_id, retry_failed=retry_failed)
+
+    def wait(self, batch_id: str, timeout: float) -> bool:
+        return self.connection.wait(batch_id, timeout=timeout)
+
+    def refresh(self, batch_id: str) -> None:
+        return None  # the workers write the store themselves
+
+    def cancel(self, batch_id: str) -> int:
+        # Jobs running now finish (their workers commit them); the rest are never claimed.
+        return self.store.cancel(batch_id)
+
+    def stop(self) -> None:
+        self.connection.stop()
+
+    @property
+    def failure(self) -> Exception | None:
+        return self.connection.failure
+
+
+def runner_for(
+    target: Target,
+    store: Store,
+    *,
+    workers: int | None = None,
+    settings: Mapping[str, Any] | None = None,
+    devices: tuple[Any, ...] = (),
+    cloud: Mapping[str, Any] | None = None,
+) -> Runner:
+    """The runner of a target. `cloud`: the Pasqal settings and credentials source (see qpurun.run.cloud)."""
+    missing = target.missing()
+    if missing:
+        raise BackendError(missing)
+    if target.kind == "local":
+        return LocalRunner(store, target, workers=workers, settings=settings, devices=devices)
+    from qpurun.run.cloud import CloudRunner
+
+    return CloudRunner(store, target, settings=settings, **dict(cloud or {}))
+
+
+def warn(message: str) -> None:
+    print(f"qpurun: warning: {message}", file=sys.stderr)
