@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 
+from loopback import json_body, serve_posts
 from qpurun.config import PasqalSettings, resolve
 from qpurun.run import credentials as creds_module
 from qpurun.run.credentials import (
@@ -390,29 +389,12 @@ def token_server() -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
     """A fake OAuth token endpoint on 127.0.0.1: records each form it gets, answers a token."""
     received: list[dict[str, list[str]]] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", 0))
-            received.append(parse_qs(self.rfile.read(length).decode()))
-            body = json.dumps({"access_token": "server-token", "expires_in": 3600}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(request: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        received.append(parse_qs(body.decode()))
+        return 200, *json_body({"access_token": "server-token", "expires_in": 3600})
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/oauth/token", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_posts(answer) as url:
+        yield f"{url}/oauth/token", received
 
 
 def test_a_password_login_against_a_fake_token_endpoint(

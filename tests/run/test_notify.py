@@ -3,17 +3,18 @@ never raises, and never prints the URL's secret path."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
+from loopback import serve_posts
 from qpurun.run import notify as notify_module
 from qpurun.run.notify import notify, summary_text
 
@@ -48,38 +49,21 @@ def _fast_and_direct(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def serve() -> Iterator[Callable[[list[int]], Server]]:
     """`serve([500, 200])`: a webhook on 127.0.0.1 answering those statuses in turn (the last one repeats)."""
-    servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+    with contextlib.ExitStack() as servers:
 
-    def start(statuses: list[int]) -> Server:
-        record = Server(url="")
+        def start(statuses: list[int]) -> Server:
+            record = Server(url="")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                record.bodies.append(json.loads(self.rfile.read(length)))
-                record.paths.append(self.path)
+            def answer(request: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str], bytes]:
+                record.bodies.append(json.loads(body))
+                record.paths.append(request.path)
                 status = statuses[min(len(record.bodies), len(statuses)) - 1]
-                body = b"ok" if status < 400 else b"nope"
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                return status, {}, b"ok" if status < 400 else b"nope"
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+            record.url = servers.enter_context(serve_posts(answer)) + SECRET_PATH
+            return record
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        record.url = f"http://127.0.0.1:{server.server_address[1]}{SECRET_PATH}"
-        return record
-
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        yield start
 
 
 def test_success_posts_text_and_the_fields(serve: Callable[[list[int]], Server]) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from loopback import serve_posts
 from qpurun.run.store import Store
 from run.conftest import SPECS
 
@@ -24,22 +24,12 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A webhook on loopback: its URL (with a secret path) and the JSON bodies it received."""
     received: list[dict[str, Any]] = []
 
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", 0))
-            received.append(json.loads(self.rfile.read(length)))
-            self.send_response(200)
-            self.end_headers()
+    def answer(request: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        received.append(json.loads(body))
+        return 200, {}, b"ok"
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/s3cretpath", received
-    server.shutdown()
-    server.server_close()
+    with serve_posts(answer) as url:
+        yield f"{url}/services/T000/B000/s3cretpath", received
 
 
 def test_run_posts_one_summary_to_the_webhook_and_never_prints_its_url(qpurun, webhook, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
