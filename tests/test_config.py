@@ -40,7 +40,12 @@ def test_no_file_gives_the_defaults(tmp_path: Path) -> None:
     assert resolved.config == Config()
     assert resolved.config.backend == "qutip"
     assert resolved.sources["backend"] == "default"
-    assert resolved.settings_for_emulator() == {"dt": None, "max_bond_dim": None, "gpu": False}
+    assert resolved.settings_for_emulator() == {
+        "dt": None,
+        "max_bond_dim": None,
+        "gpu": False,
+        "optimize_qubit_ordering": True,
+    }
 
 
 def test_found_from_the_spec_directory_upwards(tmp_path: Path) -> None:
@@ -174,7 +179,12 @@ def test_emulator_settings_and_noise(tmp_path: Path) -> None:
         """,
     )
     resolved = resolve(tmp_path)
-    assert resolved.settings_for_emulator() == {"dt": 10, "max_bond_dim": 64, "gpu": True}
+    assert resolved.settings_for_emulator() == {
+        "dt": 10,
+        "max_bond_dim": 64,
+        "gpu": True,
+        "optimize_qubit_ordering": True,
+    }
     assert resolved.config.emulator.noise == {"p_false_pos": 0.01, "runs": 10, "amplitude": True}
     assert resolved.sources["emulator.noise.runs"] == "qpurun.toml:8"
 

@@ -142,6 +142,7 @@ class EmulatorSettings(_Model):
     dt: int | None = Field(default=None, ge=1, description="a whole number of nanoseconds, at least 1")
     max_bond_dim: int | None = Field(default=None, ge=1, description="a whole number of at least 1")
     gpu: bool = Field(default=False, description="true or false")
+    optimize_qubit_ordering: bool = Field(default=True, description="true or false")
     noise: dict[str, float | int | bool] = Field(
         default_factory=dict, description="a table of numbers and booleans (`[emulator.noise]`)"
     )
@@ -181,6 +182,7 @@ _HINTS = {
     "pasqal.poll_interval": "how often to ask Pasqal Cloud for a batch's status, in seconds",
     "pasqal.max_jobs_per_batch": "a larger sweep goes out as one open batch, this many jobs at a time",
     "emulator.dt": "the emulators' time step, in ns",
+    "emulator.optimize_qubit_ordering": "emu-mps searches a qubit order per trajectory; false skips it",
     "emulator.noise": "defaults for a spec's noise block, e.g. p_false_pos = 0.01",
 }
 _DEFAULT_HINT = "`qpurun config` shows every setting and where it comes from"
@@ -475,7 +477,12 @@ class Resolved:
     def settings_for_emulator(self) -> dict[str, Any]:
         """`{"dt": ..., "max_bond_dim": ..., "gpu": ...}`: plain JSON, for the emulator backends."""
         emulator = self.config.emulator
-        return {"dt": emulator.dt, "max_bond_dim": emulator.max_bond_dim, "gpu": emulator.gpu}
+        return {
+            "dt": emulator.dt,
+            "max_bond_dim": emulator.max_bond_dim,
+            "gpu": emulator.gpu,
+            "optimize_qubit_ordering": emulator.optimize_qubit_ordering,
+        }
 
 
 def _flag(key: str) -> str:

@@ -295,11 +295,13 @@ def test_settings_reach_the_configs(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(emu_sv, "SVConfig", spy(emu_sv.SVConfig))
     monkeypatch.setattr(emu_mps, "MPSConfig", spy(emu_mps.MPSConfig))
-    settings = {"dt": 20, "max_bond_dim": 8, "gpu": False}
+    settings = {"dt": 20, "max_bond_dim": 8, "gpu": False, "optimize_qubit_ordering": False}
     run_job_emu_sv(_pair(), {}, 10, {}, settings)
     run_job_emu_mps(_pair(), {}, 10, {}, settings)
     assert seen["SVConfig"]["dt"] == 20 and seen["SVConfig"]["gpu"] is False and "max_bond_dim" not in seen["SVConfig"]
-    assert (seen["MPSConfig"]["dt"], seen["MPSConfig"]["max_bond_dim"], seen["MPSConfig"]["gpu"]) == (20, 8, False)
+    assert "optimize_qubit_ordering" not in seen["SVConfig"]
+    mps = seen["MPSConfig"]
+    assert (mps["dt"], mps["max_bond_dim"], mps["gpu"], mps["optimize_qubit_ordering"]) == (20, 8, False, False)
     run_job_emu_sv(_pair(), {}, 10, {}, None)  # defaults: the emulator's dt, the CPU
     assert "dt" not in seen["SVConfig"] and seen["SVConfig"]["gpu"] is False
     with pytest.raises(ValueError, match="dt"):

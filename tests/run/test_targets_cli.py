@@ -60,7 +60,8 @@ def test_the_project_configuration_sets_the_target_and_the_store(qpurun, tmp_pat
     assert outcome.code == 0, outcome.err
     store = Store(project / "data" / "lab.sqlite3")
     [batch] = store.batches()
-    assert (batch.target, batch.settings) == ("emu-sv", {"dt": 10, "gpu": False, "max_bond_dim": None})
+    settings = {"dt": 10, "gpu": False, "max_bond_dim": None, "optimize_qubit_ordering": True}
+    assert (batch.target, batch.settings) == ("emu-sv", settings)
     assert not (home / "store.sqlite3").exists()
 
     config = qpurun("config", str(spec))

@@ -257,17 +257,15 @@ def run_job(
     """
     from pulser_simulation import QutipBackendV2
 
+    built, basis = _build(sequence, variables)
     with warnings.catch_warnings():
-        # Rounding and similar warnings were reported when the spec was compiled.
-        warnings.simplefilter("ignore")
-        built = sequence.build(**variables) if sequence.is_parametrized() else sequence
-        basis = built.get_measurement_basis() if built.is_measured() else None
-        backend = QutipBackendV2(built, config=config(runs, noise, basis))
-        return backend.run()
+        warnings.simplefilter("ignore")  # what Pulser says of the built sequence was said at compile time
+        return QutipBackendV2(built, config=config(runs, noise, basis)).run()
 
 
 def _emu_settings(settings: Mapping[str, Any] | None, *, bond_dimension: bool) -> dict[str, Any]:
-    """SVConfig / MPSConfig arguments from qpurun's settings (`dt`, `max_bond_dim`, `gpu`)."""
+    """SVConfig / MPSConfig arguments from qpurun's settings (`dt`, `gpu`; for MPS `max_bond_dim`,
+    `optimize_qubit_ordering`)."""
     settings = settings or {}
     options: dict[str, Any] = {"gpu": bool(settings.get("gpu") or False), "log_level": logging.WARNING}
     dt = settings.get("dt")
@@ -280,6 +278,9 @@ def _emu_settings(settings: Mapping[str, Any] | None, *, bond_dimension: bool) -
         if isinstance(max_bond_dim, bool) or not isinstance(max_bond_dim, int) or max_bond_dim < 1:
             raise ValueError(f"settings: max_bond_dim must be a whole number of at least 1, not {max_bond_dim!r}")
         options["max_bond_dim"] = max_bond_dim
+    ordering = settings.get("optimize_qubit_ordering")
+    if bond_dimension and ordering is not None:
+        options["optimize_qubit_ordering"] = bool(ordering)  # its search costs seconds a trajectory
     return options
 
 
@@ -330,8 +331,9 @@ def run_job_emu_mps(
     """Build `sequence` with `variables` and emulate it with emu-mps's `MPSBackend`; Pulser's `Results`.
 
     Settings: `dt` (ns), `max_bond_dim` and `gpu`. Noise and supported sequences: see
-    the module docstring. emu-mps keeps its default qubit ordering search
-    (`optimize_qubit_ordering`), which costs seconds per trajectory whatever the size.
+    the module docstring. emu-mps's qubit ordering search (`optimize_qubit_ordering`, on by
+    default) costs seconds per trajectory whatever the size; `optimize_qubit_ordering = false`
+    under `[emulator]` turns it off (a chain already in order loses nothing).
     """
     _prepare_torch()
     from emu_mps import MPSBackend, MPSConfig
