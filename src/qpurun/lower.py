@@ -182,7 +182,9 @@ class Lowerer:
                     f"the connection offers no device `{statement.name}`",
                     statement.span,
                     self.source,
-                    hint="available: " + (", ".join(sorted(available)) or "none"),
+                    hint="available: "
+                    + (", ".join(sorted(available)) or "none")
+                    + "; `qpurun backends --refresh` fetches the specs of a cloud's devices (e.g. a QPU's)",
                 )
             return available[statement.name]
         if statement.is_file:

@@ -336,3 +336,28 @@ def test_nothing_a_run_writes_holds_the_secret(project: Path, home: Path, cloud:
             written.append(path.read_bytes().decode("utf-8", "replace"))
     for secret in secrets:
         assert all(secret not in text for text in written)
+
+
+def test_backends_refresh_caches_the_device_specs_even_without_credentials(
+    project: Path, home: Path, cloud: FakePasqalCloud, qpurun, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(project)  # its qpurun.toml points at the fake
+    monkeypatch.delenv("PASQAL_USERNAME")
+    monkeypatch.delenv("PASQAL_PASSWORD")
+    listing = qpurun("backends", "--refresh")
+    assert listing.code == 0, listing.err
+    assert "refreshed: FRESNEL" in listing.out and "device specs cached: FRESNEL, fetched" in listing.out
+    assert "Pasqal Cloud credentials: none found; set PASQAL_TOKEN" in listing.out
+    assert cloud.requests_to("GET", r"/devices/public-specs$") and not cloud.requests_to("POST", r"/oauth/token$")
+    cloud.stop()
+    check = qpurun("check", "--backend", "pasqal:FRESNEL", str(project / "fresnel.qx"))
+    assert check.code == 0 and "the specs Pasqal Cloud offered on" in check.err
+    listed = qpurun("backends", "--json").json()
+    assert isinstance(listed, dict) and "FRESNEL" in listed["devices"]
+    assert {t["target"] for t in listed["targets"]} >= {
+        "qutip",
+        "emu-sv",
+        "emu-mps",
+        "pasqal:EMU_MPS",
+        "pasqal:FRESNEL",
+    }

@@ -272,31 +272,38 @@ def _single_threaded_blas() -> None:
         os.environ.update(SINGLE_THREAD_ENV)
 
 
-def cloud_options(resolved: Resolved) -> dict[str, Any]:
-    """How a cloud runner connects: credentials are looked up only when it first needs the cloud."""
+def cloud_options(resolved: Resolved, *, anonymous: bool = False) -> dict[str, Any]:
+    """How a cloud runner connects: credentials are looked up only when it first needs the cloud.
+
+    `anonymous`: without credentials, connect anyway (Pasqal Cloud's public device specs are all it reads).
+    """
     pasqal = resolved.config.pasqal
 
     def connect() -> Any:
         from qpurun.run.cloud import connect as open_connection
-        from qpurun.run.credentials import CredentialsError, connection_kwargs, load_credentials
+        from qpurun.run.credentials import ANONYMOUS, CredentialsError, connection_kwargs, load_credentials
 
         try:
-            credentials = load_credentials(pasqal, sources=resolved.sources)
+            credentials = load_credentials(pasqal, sources=resolved.sources, require_project=not anonymous)
         except CredentialsError as error:
-            raise BackendError(str(error)) from None
+            if not anonymous:
+                raise BackendError(str(error)) from None
+            credentials = ANONYMOUS
         return open_connection(**connection_kwargs(credentials, pasqal))
 
     return {"connect": connect, "poll_interval": pasqal.poll_interval, "max_jobs_per_batch": pasqal.max_jobs_per_batch}
 
 
-def make_runner(target: Target, store: Store, resolved: Resolved, *, workers: int | None = None) -> Runner:
+def make_runner(
+    target: Target, store: Store, resolved: Resolved, *, workers: int | None = None, anonymous: bool = False
+) -> Runner:
     with _environment():
         return runner_for(
             target,
             store,
             workers=workers or resolved.config.workers,
             settings=resolved.settings_for_emulator(),
-            cloud=cloud_options(resolved),
+            cloud=cloud_options(resolved, anonymous=anonymous),
         )
 
 
@@ -593,7 +600,7 @@ def cmd_backends(args: argparse.Namespace) -> int:
     refreshed = None
     if args.refresh:
         target = parse_target("pasqal:EMU_FREE")
-        runner = make_runner(target, store, resolved)
+        runner = make_runner(target, store, resolved, anonymous=True)  # device specs are public
         with _environment():
             refreshed = sorted(runner.fetch_devices())  # type: ignore[attr-defined]
     credentials = _credentials_source(resolved)

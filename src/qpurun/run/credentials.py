@@ -109,7 +109,7 @@ class Secret:
 class Credentials:
     """How to log in to Pasqal Cloud, and where that came from (for `qpurun backends`)."""
 
-    kind: Literal["token_provider", "token", "password"]
+    kind: Literal["token_provider", "token", "password", "anonymous"]
     source: str
     """E.g. "PASQAL_USERNAME/PASQAL_PASSWORD from the environment"."""
     username: str | None = None
@@ -119,6 +119,10 @@ class Credentials:
     project_id: str | None = None
     project_source: str | None = None
     """Where the project id came from: "qpurun.toml:7", "env PASQAL_PROJECT_ID", the file."""
+
+
+ANONYMOUS = Credentials("anonymous", "no credentials: public device specs only")
+"""No login: pasqal-cloud then reads the public device specs, and nothing else."""
 
 
 # ---- pasqal-cloud, imported when needed
