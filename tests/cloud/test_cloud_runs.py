@@ -176,12 +176,24 @@ def test_accepted_but_unanswered_is_found_by_its_tag_not_sent_again(
     assert_complete(home, cloud, 20)
 
 
-def test_429_waits_for_retry_after(project: Path, home: Path, cloud: FakePasqalCloud, qpurun) -> None:  # type: ignore[no-untyped-def]
-    cloud.fail_next("POST", r"/core/api/v1/batches$", status=429, headers={"Retry-After": "1"})
-    started = time.monotonic()
+def test_429_waits_for_retry_after(
+    project: Path, home: Path, cloud: FakePasqalCloud, qpurun, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import qpurun.run.cloud as cloud_module
+
+    slept: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        real_sleep(min(seconds, 0.05))
+
+    monkeypatch.setattr(cloud_module.time, "sleep", sleep)
+    cloud.fail_next("POST", r"/core/api/v1/batches$", status=429, headers={"Retry-After": "7"})
     outcome = qpurun("run", str(project / "rabi.qx"), "--json", "--out", str(project / "out"))
     assert outcome.code == 0, outcome.err
-    assert time.monotonic() - started >= 1.0
+    assert 7.0 in slept  # as the cloud asked, not the default backoff of 1 s
+    assert "Pasqal Cloud asks to wait: sending batch" in outcome.err and "again in 7 s" in outcome.err
     assert_complete(home, cloud, 20)
 
 
@@ -271,7 +283,7 @@ def test_killed_after_the_cloud_accepted_but_before_the_id_was_stored(
 ) -> None:  # type: ignore[no-untyped-def]
     from qpurun.run.cloud import CloudRunner
 
-    def killed(self, batch, remote):  # type: ignore[no-untyped-def]
+    def killed(self, batch, remote, complete):  # type: ignore[no-untyped-def]
         raise KeyboardInterrupt  # as if the process died right after the cloud's answer
 
     with monkeypatch.context() as patched:
@@ -361,3 +373,144 @@ def test_backends_refresh_caches_the_device_specs_even_without_credentials(
         "pasqal:EMU_MPS",
         "pasqal:FRESNEL",
     }
+
+
+# ---- what a review found: interrupted chunks, two processes, cancel then resume, refusals, missing results
+
+
+def interrupted_before_sending(qpurun, project: Path, monkeypatch: pytest.MonkeyPatch) -> str:  # type: ignore[no-untyped-def]
+    """A run killed after the batch was stored and before it was sent; the batch id."""
+    from qpurun.run.cloud import CloudRunner
+
+    def killed(self, batch):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(CloudRunner, "_send", killed)
+        outcome = qpurun("run", str(project / "rabi.qx"), "--out", str(project / "out"))
+    assert outcome.code == 130
+    assert "interrupted while submitting; batch" in outcome.err and "`qpurun resume" in outcome.err
+    return outcome.err.split("interrupted while submitting; batch ")[1].split()[0]
+
+
+def test_an_open_batch_interrupted_between_chunks_is_completed_by_resume(
+    project: Path, home: Path, cloud: FakePasqalCloud, qpurun, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from qpurun.run.cloud import CloudRunner
+
+    config = project / "qpurun.toml"
+    config.write_text(config.read_text() + "max_jobs_per_batch = 6\n")
+    original = CloudRunner._add_chunk
+    calls = {"n": 0}
+
+    def second_chunk_kills(self, batch, remote, chunk):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, batch, remote, chunk)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(CloudRunner, "_add_chunk", second_chunk_kills)
+        assert qpurun("run", str(project / "rabi.qx"), "--out", str(project / "out")).code == 130
+    batch_id, _, remote_id, _, state = batch_row(home)
+    assert state == "filling" and len(cloud.batches[remote_id]["jobs"]) == 12 and cloud.batches[remote_id]["open"]
+    assert "PAUSED" in qpurun("status", batch_id).out
+    outcome = qpurun("resume", batch_id, "--json")
+    assert outcome.code == 0, outcome.err
+    assert not cloud.batches[remote_id]["open"]
+    assert len(cloud.requests_to("POST", r"/core/api/v2/batches/[^/]+/jobs$")) == 3  # 6 + 6 | + 6 + 2
+    assert_complete(home, cloud, 20)
+    # The inputs were written before anything was sent, and are there after the resume.
+    assert (project / "out" / "sequence.json").is_file() and (project / "out" / "rabi.qx").is_file()
+
+
+def test_a_second_process_cannot_send_a_batch_another_is_sending(
+    project: Path, home: Path, cloud: FakePasqalCloud, qpurun, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from qpurun.run.store import Store
+
+    batch_id = interrupted_before_sending(qpurun, project, monkeypatch)
+    store = Store(home / "store.sqlite3")
+    token = store.acquire(batch_id)  # a live process (this one) is sending it
+    assert "PENDING" in qpurun("status", batch_id).out  # being sent, not paused
+    busy = qpurun("resume", batch_id)
+    assert busy.code == 3 and f"batch {batch_id} is being run by process {os.getpid()}" in busy.err
+    assert cloud.batch_count() == 0
+    store.release(batch_id, token)
+    assert qpurun("resume", batch_id, "--json").code == 0
+    assert_complete(home, cloud, 20)
+
+
+def test_a_batch_canceled_before_it_was_sent_is_never_sent(
+    project: Path, home: Path, cloud: FakePasqalCloud, qpurun, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    batch_id = interrupted_before_sending(qpurun, project, monkeypatch)
+    canceled = qpurun("cancel", batch_id)
+    assert canceled.code == 0 and "20 job(s) canceled, now CANCELED" in canceled.out
+    resumed = qpurun("resume", batch_id, "--json")
+    assert resumed.code == 1  # nothing ran: every job is CANCELED
+    assert cloud.batch_count() == 0 and not cloud.requests_to("POST", r"/core/api/v1/batches$")
+    assert batch_row(home)[4] == "canceled"
+    assert "0 job(s) canceled, now CANCELED" in qpurun("cancel", batch_id).out  # twice is harmless
+
+
+def test_a_refused_batch_ends_in_error_and_is_not_sent_again(
+    project: Path, home: Path, cloud: FakePasqalCloud, qpurun
+) -> None:  # type: ignore[no-untyped-def]
+    cloud.fail_next("POST", r"/core/api/v1/batches$", status=422)
+    outcome = qpurun("run", str(project / "rabi.qx"), "--out", str(project / "out"))
+    assert outcome.code == 2 and "Pasqal Cloud refused the batch" in outcome.err
+    batch_id, _, _, _, state = batch_row(home)
+    assert batch_id in outcome.err and state == "refused"
+    assert {row[1] for row in store_rows(home)} == {"ERROR"}
+    assert "ERROR" in qpurun("status", batch_id).out
+    qpurun("resume", batch_id)
+    assert len(cloud.requests_to("POST", r"/core/api/v1/batches$")) == 1 and cloud.batch_count() == 0
+
+
+def test_a_server_error_of_any_kind_may_have_landed(project: Path, home: Path, cloud: FakePasqalCloud, qpurun) -> None:  # type: ignore[no-untyped-def]
+    cloud.accept_then_drop("POST", r"/core/api/v1/batches$")  # accepted, no answer...
+    cloud.fail_next("GET", r"/core/api/v1/batches$", status=524)  # ...and the first look times out at a proxy
+    outcome = qpurun("run", str(project / "rabi.qx"), "--json", "--out", str(project / "out"))
+    assert outcome.code == 0, outcome.err
+    assert len(cloud.requests_to("POST", r"/core/api/v1/batches$")) == 1
+    assert_complete(home, cloud, 20)
+
+
+def test_a_job_done_before_its_results_exist_is_fetched_at_the_next_poll(
+    project: Path, home: Path, cloud: FakePasqalCloud, qpurun
+) -> None:  # type: ignore[no-untyped-def]
+    no_link = {"status": "success", "code": 200, "message": "OK", "data": {"results_link": None}}
+    cloud.fail_next("GET", r"/results_link$", status=200, body=no_link, times=3)
+    outcome = qpurun("run", str(project / "rabi.qx"), "--json", "--out", str(project / "out"))
+    assert outcome.code == 0, outcome.err
+    assert_complete(home, cloud, 20)
+
+
+def test_device_specs_the_cloud_will_not_give_are_a_clean_error(
+    project: Path, home: Path, cloud: FakePasqalCloud, qpurun, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(project)
+    cloud.fail_next("GET", r"/devices/specs$", status=404, times=10)
+    listing = qpurun("backends", "--refresh")
+    assert listing.code == 3 and "cannot fetch Pasqal Cloud's devices" in listing.err
+    run = qpurun("run", "--backend", "pasqal:FRESNEL", str(project / "fresnel.qx"))
+    assert run.code == 3 and "cannot fetch Pasqal Cloud's devices" in run.err
+    assert "Traceback" not in listing.err + run.err
+
+
+def test_canceling_a_finished_cloud_batch_is_a_no_op(project: Path, home: Path, cloud: FakePasqalCloud, qpurun) -> None:  # type: ignore[no-untyped-def]
+    assert qpurun("run", str(project / "rabi.qx"), "--out", str(project / "out")).code == 0
+    batch_id = batch_row(home)[0]
+    canceled = qpurun("cancel", batch_id)
+    assert canceled.code == 0 and "0 job(s) canceled, now DONE" in canceled.out
+    assert not cloud.requests_to("PATCH", r"/cancel$")
+
+
+def test_error_lines_show_a_url_only_up_to_its_host() -> None:
+    import requests
+
+    from qpurun.run.cloud import _first_line
+
+    error = requests.HTTPError("403 Client Error: Forbidden for url: https://bucket.example.org/r/j1?X-Signature=abc")
+    assert _first_line(error) == "HTTPError: 403 Client Error: Forbidden for url: https://bucket.example.org/…"

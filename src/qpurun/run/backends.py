@@ -14,7 +14,7 @@ the commands read progress and results from the store alone, from any process.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from qpurun.run.store import Batch, Store
@@ -41,8 +41,14 @@ class Runner(Protocol):
         """Where the jobs run, for the line `run` prints (`2 worker(s)`, `Pasqal Cloud batch 1a2b...`)."""
         ...
 
-    def submit(self, experiment: Experiment, *, out_dir: str | None) -> str:
-        """Record the batch in the store, send it, return its qpurun batch id."""
+    def submit(
+        self, experiment: Experiment, *, out_dir: str | None, on_stored: Callable[[str], None] | None = None
+    ) -> str:
+        """Record the batch in the store, send it, return its qpurun batch id.
+
+        `on_stored(batch_id)` is called once the batch is in the store, before anything is sent to a
+        cloud: whatever happens next, the batch can be named and resumed.
+        """
         ...
 
     def resume(self, batch: Batch, *, retry_failed: bool = False) -> None:
@@ -90,7 +96,9 @@ class LocalRunner:
     def describe(self) -> str:
         return f"{self.connection.workers} worker(s)"
 
-    def submit(self, experiment: Experiment, *, out_dir: str | None) -> str:
+    def submit(
+        self, experiment: Experiment, *, out_dir: str | None, on_stored: Callable[[str], None] | None = None
+    ) -> str:
         from pulser.backend import BackendConfig
         from pulser.backend.remote import RemoteBackend
 
@@ -107,6 +115,8 @@ class LocalRunner:
             except (ValueError, TypeError) as error:
                 self.connection.stop()
                 raise SubmissionRefused(f"the batch was refused at submission: {error}") from None
+        if on_stored is not None:
+            on_stored(remote.batch_id)
         return remote.batch_id
 
     def resume(self, batch: Batch, *, retry_failed: bool = False) -> None:

@@ -31,13 +31,14 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from qpurun.run.backends import BackendError, SubmissionRefused, warn
-from qpurun.run.store import SUBMITTED, TERMINAL, Batch, JobRow, Store
+from qpurun.run.store import CANCELED, REFUSED, SUBMITTED, TERMINAL, Batch, JobRow, Store
 from qpurun.targets import CLOUD_EMULATORS, Target
 
 if TYPE_CHECKING:
@@ -47,9 +48,9 @@ PROVIDER = "pasqal"
 DEFAULT_POLL_INTERVAL = 5.0
 DEFAULT_MAX_JOBS_PER_BATCH = 500
 SUBMIT_ATTEMPTS = 4
+MAX_RETRY_AFTER = 60.0
 _MAX_BACKOFF = 60.0
-_MAY_HAVE_LANDED = {408, 425, 500, 502, 503, 504}
-_RETRY_LATER = {429}
+_PERMANENT = "a 4xx other than 408, 425 and 429"
 
 
 @cache
@@ -92,45 +93,72 @@ def connect(**kwargs: Any) -> Any:
     return PasqalCloudConnection(client_class=_submit_once_client(), **kwargs)
 
 
+@cache
 def _cloud_errors() -> tuple[type[BaseException], ...]:
-    """What a pasqal-cloud call raises when the cloud fails (its errors derive from BaseException)."""
+    """What a pasqal-cloud call raises when the cloud fails: requests' errors, and every error class of
+    pasqal-cloud (they derive from BaseException, not Exception, so `except Exception` misses them)."""
+    import inspect
+
+    import pasqal_cloud.errors
     import requests
     from pasqal_cloud.authentication import TokenProviderError
-    from pasqal_cloud.errors import ExceptionWithResponseContext
 
-    return (requests.RequestException, ExceptionWithResponseContext, TokenProviderError)
+    own = tuple(
+        kind
+        for _, kind in inspect.getmembers(pasqal_cloud.errors, inspect.isclass)
+        if issubclass(kind, BaseException) and kind.__module__ == pasqal_cloud.errors.__name__
+    )
+    return (requests.RequestException, TokenProviderError, *own)
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and what it was raised from or while handling (pasqal-cloud does not always say `from`)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        argument = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        current = current.__cause__ or argument or current.__context__
+
+
+def _response_of(error: BaseException) -> Any:
+    import requests
+
+    for each in _causes(error):
+        if isinstance(each, requests.HTTPError) and each.response is not None:
+            return each.response
+    return None
 
 
 def _status_of(error: BaseException) -> int | None:
     """The HTTP status behind a pasqal-cloud error, if there was an answer."""
-    import requests
-
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, requests.HTTPError) and seen.response is not None:
-            return int(seen.response.status_code)
-        seen = seen.__cause__ or (seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None)
-    return None
+    response = _response_of(error)
+    return None if response is None else int(response.status_code)
 
 
 def _retry_after(error: BaseException) -> float | None:
-    import requests
+    response = _response_of(error)
+    value = None if response is None else response.headers.get("Retry-After")
+    try:
+        return None if value is None else min(float(value), MAX_RETRY_AFTER)
+    except ValueError:
+        return None
 
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, requests.HTTPError) and seen.response is not None:
-            value = seen.response.headers.get("Retry-After")
-            try:
-                return float(value) if value is not None else None
-            except ValueError:
-                return None
-        seen = seen.__cause__ or (seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None)
-    return None
+
+_URL = re.compile(r"\b(https?://[^/\s]+)/\S*")
 
 
 def _first_line(error: BaseException) -> str:
+    """One line for a message: the error's first line, every URL cut to its host (a results link is a secret)."""
     text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+    line = f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return _URL.sub(r"\1/…", line)
+
+
+def _may_have_landed(status: int | None) -> bool:
+    """Whether a failed send may have been accepted: no answer at all, a timeout, or any server error."""
+    return status is None or status in (408, 425) or status >= 500
 
 
 @contextlib.contextmanager
@@ -156,7 +184,7 @@ class CloudRunner:
         settings: Mapping[str, Any] | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_jobs_per_batch: int = DEFAULT_MAX_JOBS_PER_BATCH,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.store = store
         self.target = target
@@ -165,7 +193,7 @@ class CloudRunner:
         self.max_jobs_per_batch = max_jobs_per_batch
         self._connect = connect
         self._connection: Any = None
-        self._sleep = sleep
+        self._sleep = sleep or (lambda seconds: time.sleep(seconds))  # looked up when called: tests time it
         self._next_poll = 0.0
         self._backoff = 0.0
 
@@ -219,7 +247,9 @@ class CloudRunner:
 
     # ---- submission
 
-    def submit(self, experiment: Experiment, *, out_dir: str | None) -> str:
+    def submit(
+        self, experiment: Experiment, *, out_dir: str | None, on_stored: Callable[[str], None] | None = None
+    ) -> str:
         from pulser.backend.remote import RemoteConnection
         from pulser.json.utils import make_json_compatible
 
@@ -258,9 +288,19 @@ class CloudRunner:
             settings=settings,
             remote=True,
         )
-        with _translated("submit the batch", f"the batch is stored: `qpurun resume {batch_id}` tries again"):
-            self._send(self.store.batch(batch_id))
+        if on_stored is not None:
+            on_stored(batch_id)
+        self._send_held(batch_id)
         return batch_id
+
+    def _send_held(self, batch_id: str) -> None:
+        """Send as the batch's one runner (the store's lease): a second process cannot send it meanwhile."""
+        token = self.store.acquire(batch_id)
+        try:
+            with _translated("submit the batch", f"the batch is stored: `qpurun resume {batch_id}` tries again"):
+                self._send(self.store.batch(batch_id))
+        finally:
+            self.store.release(batch_id, token)
 
     def _backend(self, experiment: Experiment) -> Any:
         """Pulser's backend for the target: it validates the sequence (and the emulation config) as Pulser does."""
@@ -297,21 +337,29 @@ class CloudRunner:
         return backend_class.default_config.with_changes(**options)
 
     def _send(self, batch: Batch) -> None:
-        """Put the batch on the cloud exactly once (see the module docstring), recording ids as they come."""
+        """Put the batch on the cloud exactly once (see the module docstring), recording ids as they come.
+
+        Picks up where an earlier attempt stopped: the batch found by its id or tag, the chunks it holds
+        already, closed if it was not.
+        """
+        if batch.submit_state in (CANCELED, REFUSED):
+            raise BackendError(f"batch {batch.batch_id} was {batch.submit_state} before it reached the cloud")
         jobs = self.store.jobs(batch.batch_id)
         size = self.max_jobs_per_batch
         chunks = [jobs[start : start + size] for start in range(0, len(jobs), size)] or [[]]
         open_batch = len(chunks) > 1
-        remote = self._find(batch)
+        remote = self._patiently(lambda: self._find(batch))
         if remote is None:
             remote = self._attempt(batch, lambda: self._create(batch, chunks[0], open_batch=open_batch))
-        self._record(batch, remote)
+        self._record(batch, remote, complete=not open_batch)
         for chunk in chunks[1:]:
             remote = self._add_chunk(batch, remote, chunk)
-            self._record(batch, remote)
+            self._record(batch, remote, complete=False)
         if open_batch:
             remote_id = remote.id
-            self._call("close the batch", lambda c: c.cloud_client.close_batch(remote_id))
+            if remote.open:
+                remote = self._call("close the batch", lambda c: c.cloud_client.close_batch(remote_id))
+            self._record(batch, remote, complete=True)
 
     def _add_chunk(self, batch: Batch, remote: Any, chunk: Sequence[JobRow]) -> Any:
         """Add one chunk of jobs to the open cloud batch, unless an earlier attempt already did."""
@@ -352,31 +400,53 @@ class CloudRunner:
         )
 
     def _attempt(self, batch: Batch, send: Callable[[], Any], *, found: Callable[[], Any] | None = None) -> Any:
-        """Send; after a failure that may have landed, look before sending again."""
+        """Send; after a failure that may have landed, wait, then look, and send again only if nothing landed."""
         look = found or (lambda: self._find(batch))
         delay = 1.0
         last: BaseException | None = None
-        for _attempt in range(SUBMIT_ATTEMPTS):
+        for attempt in range(SUBMIT_ATTEMPTS):
+            if attempt:
+                wait = _retry_after(last) if last is not None and _status_of(last) == 429 else None
+                wait = delay if wait is None else wait
+                if wait > 5:
+                    warn(f"Pasqal Cloud asks to wait: sending batch {batch.batch_id} again in {wait:g} s")
+                self._sleep(wait)
+                delay = min(delay * 2, _MAX_BACKOFF)
+                landed = self._patiently(look)  # the earlier request may have been accepted meanwhile
+                if landed is not None:
+                    return landed
+                if self.store.batch(batch.batch_id).submit_state in (CANCELED, REFUSED):
+                    raise BackendError(f"batch {batch.batch_id} was canceled while qpurun was sending it")
             try:
                 return send()
             except _cloud_errors() as error:
                 last = error
                 status = _status_of(error)
-                if status is not None and status not in _MAY_HAVE_LANDED | _RETRY_LATER:
-                    raise SubmissionRefused(f"Pasqal Cloud refused the batch: {_first_line(error)}") from None
-                if status not in _RETRY_LATER:
-                    landed = look()
-                    if landed is not None:
-                        return landed
-                wait = _retry_after(error) if status in _RETRY_LATER else None
-                self._sleep(wait if wait is not None else delay)
-                delay = min(delay * 2, _MAX_BACKOFF)
+                if status != 429 and not _may_have_landed(status):
+                    reason = f"Pasqal Cloud refused the batch: {_first_line(error)}"
+                    self.store.end_submission(batch.batch_id, REFUSED, reason=reason)
+                    raise SubmissionRefused(f"{reason} (batch {batch.batch_id}: its jobs end in ERROR)") from None
         assert last is not None
         raise BackendError(
             f"could not submit batch {batch.batch_id} to Pasqal Cloud: {_first_line(last)}\n"
             f"  hint: the batch is stored; `qpurun resume {batch.batch_id}` looks for it on the cloud "
             "first and sends it only if it is not there"
         )
+
+    def _patiently(self, look: Callable[[], Any]) -> Any:
+        """What `look` finds, asking again while the cloud cannot say (a 5xx, no answer): a batch is never
+        sent on a guess that it is not there. Raises after `SUBMIT_ATTEMPTS` tries, or on a refusal."""
+        delay = 1.0
+        for attempt in range(SUBMIT_ATTEMPTS):
+            try:
+                return look()
+            except _cloud_errors() as error:
+                status = _status_of(error)
+                if attempt == SUBMIT_ATTEMPTS - 1 or (status != 429 and not _may_have_landed(status)):
+                    raise
+                self._sleep(_retry_after(error) or delay)
+                delay = min(delay * 2, _MAX_BACKOFF)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _find(self, batch: Batch) -> Any:
         """The cloud batch of a stored batch: by its recorded id, else by its tag; None if it never landed."""
@@ -402,18 +472,19 @@ class CloudRunner:
     def _ordered_jobs(remote: Any) -> list[Any]:
         return list(remote.ordered_jobs)
 
-    def _record(self, batch: Batch, remote: Any) -> None:
+    def _record(self, batch: Batch, remote: Any, *, complete: bool) -> None:
         ids = [job.id for job in self._ordered_jobs(remote)]
-        self.store.record_remote(batch.batch_id, remote.id, ids)
+        self.store.record_remote(batch.batch_id, remote.id, ids, complete=complete)
 
     # ---- following
 
     def resume(self, batch: Batch, *, retry_failed: bool = False) -> None:
         if retry_failed:
             warn("--retry-failed applies to local batches; a cloud batch's failed jobs stay as the cloud ran them")
+        if batch.submit_state in (CANCELED, REFUSED):
+            return  # nothing to send: its jobs ended when it was canceled or refused
         if batch.submit_state != SUBMITTED:
-            with _translated("submit the batch", f"`qpurun resume {batch.batch_id}` tries again"):
-                self._send(batch)  # looks for the batch by its tag before sending anything
+            self._send_held(batch.batch_id)  # finds what an earlier attempt put on the cloud before sending
         self._next_poll = 0.0
 
     def refresh(self, batch_id: str) -> None:
@@ -422,10 +493,16 @@ class CloudRunner:
             self._poll(batch_id)
 
     def _poll(self, batch_id: str) -> None:
+        """One poll, as one call: the batch, its jobs and their results are fetched lazily by pasqal-cloud,
+        so an expired token can surface anywhere inside; the whole poll is then redone (it commits each
+        result once, so redoing it is safe)."""
         batch = self.store.batch(batch_id)
-        if batch.submit_state != SUBMITTED or batch.remote_id is None:
-            return
-        remote = self._call("fetch the batch", lambda c: c.cloud_client.get_batch(batch.remote_id))
+        if batch.remote_id is not None:
+            self._call("poll the batch", lambda connection: self._poll_with(connection, batch))
+
+    def _poll_with(self, connection: Any, batch: Batch) -> None:
+        batch_id = batch.batch_id
+        remote = connection.cloud_client.get_batch(batch.remote_id)
         rows = {job.remote_id: job for job in self.store.jobs(batch_id)}
         sequence: Any = None
         for job in self._ordered_jobs(remote):
@@ -437,7 +514,10 @@ class CloudRunner:
                     import pulser
 
                     sequence = pulser.Sequence.from_abstract_repr(batch.sequence_json)
-                result_json, counts = self._result(job, sequence)
+                found = self._result(job, sequence)
+                if found is None:
+                    continue  # DONE, but its results are not there yet: the next poll fetches them
+                result_json, counts = found
                 self.store.update_remote_job(batch_id, row.index, "DONE", result_json=result_json, counts=counts)
             elif job.status in ("ERROR", "CANCELED"):
                 reason = "; ".join(str(e) for e in (job.errors or [])) or f"the job ended {job.status} on the cloud"
@@ -446,10 +526,12 @@ class CloudRunner:
                 self.store.update_remote_job(batch_id, row.index, job.status)
 
     @staticmethod
-    def _result(job: Any, sequence: Any) -> tuple[str | None, dict[str, int]]:
-        """A DONE job's Pulser Results (abstract repr) and its bitstring counts."""
+    def _result(job: Any, sequence: Any) -> tuple[str | None, dict[str, int]] | None:
+        """A DONE job's Pulser Results (abstract repr) and its bitstring counts; None while they are missing."""
         full = job.full_result or {}
         counter = {str(k): int(v) for k, v in (full.get("counter") or {}).items()}
+        if not counter and full.get("serialised_results") is None:
+            return None
         serialised = full.get("serialised_results")
         if serialised is not None:
             if not counter:
@@ -480,6 +562,12 @@ class CloudRunner:
                 self._poll(batch_id)
                 self._backoff = 0.0
             except _cloud_errors() as error:  # the cloud is down for a while: keep the batch, keep trying
+                status = _status_of(error)
+                if status is not None and 400 <= status < 500 and status not in (408, 425, 429):
+                    raise BackendError(  # asking again will not change the answer
+                        f"Pasqal Cloud refuses to show batch {batch_id}: {_first_line(error)}\n"
+                        f"  hint: check the project and the credentials, then `qpurun resume {batch_id}`"
+                    ) from None
                 self._backoff = min(max(self._backoff * 2, self.poll_interval), _MAX_BACKOFF)
                 warn(f"polling Pasqal Cloud failed ({_first_line(error)}); trying again in {self._backoff:g} s")
             self._next_poll = time.monotonic() + max(self.poll_interval, self._backoff)
@@ -498,15 +586,21 @@ class CloudRunner:
 
     def _cancel(self, batch_id: str) -> int:
         batch = self.store.batch(batch_id)
-        if batch.submit_state != SUBMITTED:
+        if self._unfinished(batch_id) == 0:
+            return 0  # it has ended: nothing to cancel, here or on the cloud
+        if batch.remote_id is None:
             found = self._find(batch)
-            if found is None:
-                return self.store.cancel(batch_id)  # nothing landed: nothing to cancel on the cloud
-            self._record(batch, found)
+            if found is None:  # nothing landed: it must never be sent now
+                self.store.end_submission(batch_id, CANCELED)
+                return self.store.cancel(batch_id)
+            self._record(batch, found, complete=not found.open)
             batch = self.store.batch(batch_id)
+        if batch.submit_state != SUBMITTED:
+            self.store.end_submission(batch_id, CANCELED)  # no more chunks for it
         before = self._unfinished(batch_id)
         self._call("cancel the batch", lambda c: c.cloud_client.cancel_batch(batch.remote_id))
-        self.refresh(batch_id)
+        self._poll(batch_id)
+        self.store.cancel(batch_id)  # jobs that never reached the cloud
         return before - self._unfinished(batch_id)
 
     def stop(self) -> None:

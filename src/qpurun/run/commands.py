@@ -384,23 +384,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         output.prepare_out_dir(out_dir)
     if target.kind == "local":
         _warn_about_shots(experiment, plan_shots, target.name)
-    with _sigterm_as_interrupt(), _environment(), _stopping(runner):
-        try:
-            batch_id = runner.submit(experiment, out_dir=str(out_dir))
-        except SubmissionRefused as error:
-            print(f"qpurun: {args.spec}: {error}", file=sys.stderr)
-            return EXIT_SPEC_ERROR
+    stored: list[str] = []
+
+    def on_stored(batch_id: str) -> None:
+        """The batch is in the store: its parts, its inputs and its id are written before it is sent."""
+        stored.append(batch_id)
         if any(job.origin is not None for job in experiment.jobs):
             # --split-runs: results merge the parts back on the job as written
             store.set_parts(batch_id, [job.written_index for job in experiment.jobs])
-        batch = store.batch(batch_id)
-        output.write_inputs(out_dir, batch, store.jobs(batch_id))
+        output.write_inputs(out_dir, store.batch(batch_id), store.jobs(batch_id))
         if not args.json:
             print(
                 f"batch {batch_id}: {len(experiment.jobs)} jobs on {experiment.device.name}, "
                 f"{target.name} ({runner.describe()}); store {store.path}",
                 file=sys.stderr,
             )
+
+    with _sigterm_as_interrupt(), _environment(), _stopping(runner):
+        try:
+            batch_id = runner.submit(experiment, out_dir=str(out_dir), on_stored=on_stored)
+        except SubmissionRefused as error:
+            print(f"qpurun: {args.spec}: {error}", file=sys.stderr)
+            return EXIT_SPEC_ERROR
+        except KeyboardInterrupt:
+            if stored:
+                print(
+                    f"qpurun: interrupted while submitting; batch {stored[0]} is stored\n"
+                    f"  hint: `qpurun resume {stored[0]}` sends it, after looking for it on the cloud",
+                    file=sys.stderr,
+                )
+            raise
+        batch = store.batch(batch_id)
         _follow(runner, batch_id, show=not args.json, label=experiment.name)
         code = _finish(store, batch, as_json=args.json, out_dir=out_dir)
     _notify(resolved, batch_id, store)
@@ -467,7 +481,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             print(f"batch {batch_id}: {verb} {remaining} of {sum(counts.values())} jobs", file=sys.stderr)
         _follow(runner, batch_id, show=not args.json, label=batch.name)
         out_dir = Path(batch.out_dir) if batch.out_dir else None
-        if out_dir is not None and not out_dir.is_dir():
+        if out_dir is not None and not (out_dir / "sequence.json").is_file():
             output.write_inputs(out_dir, batch, store.jobs(batch_id))
         code = _finish(store, batch, as_json=args.json, out_dir=out_dir)
     _notify(resolved, batch_id, store)
@@ -576,7 +590,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    store, batch, jobs, status = _load(args)
+    store, batch, jobs, status = _load(args, refresh=True)
     with _environment():
         jobs = output.merge_parts(jobs, store.parts(batch.batch_id))
     if args.csv:

@@ -54,8 +54,10 @@ STORE_FILE = "store.sqlite3"
 
 TERMINAL = frozenset({"DONE", "ERROR", "CANCELED"})
 
-# How far a cloud batch's submission got: nothing sent yet, sent without an answer, known on the cloud.
-SUBMITTING, SUBMITTED = "submitting", "submitted"
+# How far a cloud batch's submission got. `submitting`: stored, perhaps sent, no answer recorded yet;
+# `filling`: on the cloud as an open batch, chunks of jobs still to add or the batch to close;
+# `submitted`: every job on the cloud, the batch closed; `canceled` before it landed; `refused` by the cloud.
+SUBMITTING, FILLING, SUBMITTED, CANCELED, REFUSED = "submitting", "filling", "submitted", "canceled", "refused"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -620,6 +622,8 @@ class Store:
                 "WHERE batch_id = ?",
                 (token, pid, socket.gethostname(), _start_time(pid), batch_id),
             )
+            if batch.remote:
+                return token  # the cloud runs its jobs: their statuses are the cloud's, not a dead worker's
             connection.execute(
                 "UPDATE jobs SET status = 'PENDING', claim = NULL, worker_pid = NULL, started_at = NULL "
                 "WHERE batch_id = ? AND status = 'RUNNING'",
@@ -641,7 +645,7 @@ class Store:
                 "WHERE batch_id = ? AND runner_token = ?",
                 (batch_id, token),
             ).rowcount
-            if mine:
+            if mine and not self._batch_in(connection, batch_id).remote:
                 connection.execute(
                     "UPDATE jobs SET status = 'PENDING', claim = NULL, worker_pid = NULL, started_at = NULL "
                     "WHERE batch_id = ? AND status = 'RUNNING'",
@@ -704,20 +708,38 @@ class Store:
 
     # ---- cloud batches
 
-    def record_remote(self, batch_id: str, remote_id: str, job_ids: Sequence[str], *, start: int = 0) -> None:
-        """The cloud's id for the batch and its jobs (jobs `start`, `start + 1`, ... in order), in one commit."""
+    def record_remote(self, batch_id: str, remote_id: str, job_ids: Sequence[str], *, complete: bool) -> None:
+        """The cloud's id for the batch and its jobs (jobs 0, 1, ... in order), in one commit.
+
+        `complete`: every job is on the cloud and the batch is closed (`submitted`); else `filling`.
+        """
         with self.transaction() as connection:
             batch = self._batch_in(connection, batch_id)
             if batch.remote_id not in (None, remote_id):
                 raise StoreError(f"batch {batch_id} is already on the cloud as {batch.remote_id}, not {remote_id}")
             connection.execute(
                 "UPDATE batches SET remote_id = ?, submit_state = ? WHERE batch_id = ?",
-                (remote_id, SUBMITTED, batch_id),
+                (remote_id, SUBMITTED if complete else FILLING, batch_id),
             )
             connection.executemany(
                 "UPDATE jobs SET remote_id = ? WHERE batch_id = ? AND job_index = ?",
-                [(job_id, batch_id, start + offset) for offset, job_id in enumerate(job_ids)],
+                [(job_id, batch_id, index) for index, job_id in enumerate(job_ids)],
             )
+
+    def end_submission(self, batch_id: str, state: str, *, reason: str | None = None) -> None:
+        """A cloud batch that will never be (further) sent: `canceled` by the user, or `refused` by the cloud.
+
+        A refusal ends the jobs that did not reach the cloud in ERROR, with the cloud's reason.
+        """
+        with self.transaction() as connection:
+            self._batch_in(connection, batch_id)
+            connection.execute("UPDATE batches SET submit_state = ? WHERE batch_id = ?", (state, batch_id))
+            if reason is not None:
+                connection.execute(
+                    "UPDATE jobs SET status = 'ERROR', error = ?, finished_at = ? "
+                    "WHERE batch_id = ? AND status = 'PENDING' AND remote_id IS NULL",
+                    (reason[:1000], now(), batch_id),
+                )
 
     def update_remote_job(
         self,
