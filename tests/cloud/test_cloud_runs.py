@@ -82,6 +82,12 @@ def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pasqal_cloud.utils.retry, "time", types.SimpleNamespace(sleep=lambda seconds: None))
 
 
+def run_rabi(qpurun, project: Path) -> Outcome:  # type: ignore[no-untyped-def]
+    """`qpurun run rabi.qx --json` in the project (its qpurun.toml: pasqal:EMU_MPS on the fake)."""
+    outcome: Outcome = qpurun("run", str(project / "rabi.qx"), "--json", "--out", str(project / "out"))
+    return outcome
+
+
 def store_rows(home: Path) -> list[tuple[int, str, str | None, str | None]]:
     with sqlite3.connect(home / "store.sqlite3") as db:
         return db.execute("SELECT job_index, status, remote_id, counts_json FROM jobs ORDER BY job_index").fetchall()
@@ -108,7 +114,7 @@ def assert_complete(home: Path, cloud: FakePasqalCloud, jobs: int) -> None:
 
 
 def test_emu_mps_runs_rabi_end_to_end(project: Path, home: Path, cloud: FakePasqalCloud, qpurun) -> None:  # type: ignore[no-untyped-def]
-    outcome: Outcome = qpurun("run", str(project / "rabi.qx"), "--json", "--out", str(project / "out"))
+    outcome = run_rabi(qpurun, project)
     assert outcome.code == 0, outcome.err
     assert_complete(home, cloud, 20)
     [remote] = cloud.batches.values()
@@ -159,7 +165,7 @@ def test_the_qpu_runs_a_spec_it_takes_and_its_specs_are_cached_for_offline_check
 
 def test_a_500_then_success_makes_one_batch(project: Path, home: Path, cloud: FakePasqalCloud, qpurun) -> None:  # type: ignore[no-untyped-def]
     cloud.fail_next("POST", r"/core/api/v1/batches$", status=500)
-    outcome = qpurun("run", str(project / "rabi.qx"), "--json", "--out", str(project / "out"))
+    outcome = run_rabi(qpurun, project)
     assert outcome.code == 0, outcome.err
     assert len(cloud.requests_to("POST", r"/core/api/v1/batches$")) == 2
     assert_complete(home, cloud, 20)
@@ -169,7 +175,7 @@ def test_accepted_but_unanswered_is_found_by_its_tag_not_sent_again(
     project: Path, home: Path, cloud: FakePasqalCloud, qpurun
 ) -> None:  # type: ignore[no-untyped-def]
     cloud.accept_then_drop("POST", r"/core/api/v1/batches$")
-    outcome = qpurun("run", str(project / "rabi.qx"), "--json", "--out", str(project / "out"))
+    outcome = run_rabi(qpurun, project)
     assert outcome.code == 0, outcome.err
     assert len(cloud.requests_to("POST", r"/core/api/v1/batches$")) == 1  # 0 duplicate batches
     assert cloud.requests_to("GET", r"/core/api/v1/batches$")  # looked for it by its tag
@@ -190,7 +196,7 @@ def test_429_waits_for_retry_after(
 
     monkeypatch.setattr(cloud_module.time, "sleep", sleep)
     cloud.fail_next("POST", r"/core/api/v1/batches$", status=429, headers={"Retry-After": "7"})
-    outcome = qpurun("run", str(project / "rabi.qx"), "--json", "--out", str(project / "out"))
+    outcome = run_rabi(qpurun, project)
     assert outcome.code == 0, outcome.err
     assert 7.0 in slept  # as the cloud asked, not the default backoff of 1 s
     assert "Pasqal Cloud asks to wait: sending batch" in outcome.err and "again in 7 s" in outcome.err
@@ -200,7 +206,7 @@ def test_429_waits_for_retry_after(
 def test_an_expired_token_is_renewed(project: Path, home: Path, cloud: FakePasqalCloud, qpurun) -> None:  # type: ignore[no-untyped-def]
     cloud.polls_to_finish = 4
     cloud.expire_tokens(after=3)  # the login's token dies after the submission and a first poll
-    outcome = qpurun("run", str(project / "rabi.qx"), "--json", "--out", str(project / "out"))
+    outcome = run_rabi(qpurun, project)
     assert outcome.code == 0, outcome.err
     assert len(cloud.requests_to("POST", r"/oauth/token$")) >= 2  # logged in again
     assert_complete(home, cloud, 20)
@@ -232,7 +238,7 @@ def test_a_missing_password_is_an_error_not_a_prompt(
 
 def test_a_job_failing_on_the_cloud_is_recorded_once(project: Path, home: Path, cloud: FakePasqalCloud, qpurun) -> None:  # type: ignore[no-untyped-def]
     cloud.fail_job(lambda job: (job.get("variables") or {}).get("t") == 300, "the QPU lost the atoms")
-    outcome = qpurun("run", str(project / "rabi.qx"), "--json", "--out", str(project / "out"))
+    outcome = run_rabi(qpurun, project)
     assert outcome.code == 1
     rows = store_rows(home)
     statuses = [row[1] for row in rows]
@@ -245,7 +251,7 @@ def test_a_job_failing_on_the_cloud_is_recorded_once(project: Path, home: Path, 
 
 def test_results_arriving_over_several_polls(project: Path, home: Path, cloud: FakePasqalCloud, qpurun) -> None:  # type: ignore[no-untyped-def]
     cloud.polls_to_finish = 5
-    outcome = qpurun("run", str(project / "rabi.qx"), "--json", "--out", str(project / "out"))
+    outcome = run_rabi(qpurun, project)
     assert outcome.code == 0, outcome.err
     assert len(cloud.requests_to("GET", r"/core/api/v2/batches/")) >= 3  # each poll advances a job by two
     assert_complete(home, cloud, 20)
@@ -329,7 +335,7 @@ def test_a_large_sweep_goes_out_as_one_open_batch_in_chunks(
     config = project / "qpurun.toml"
     config.write_text(config.read_text() + "max_jobs_per_batch = 6\n")
     cloud.accept_then_drop("POST", r"/core/api/v2/batches/[^/]+/jobs$")  # a chunk lands, its answer is lost
-    outcome = qpurun("run", str(project / "rabi.qx"), "--json", "--out", str(project / "out"))
+    outcome = run_rabi(qpurun, project)
     assert outcome.code == 0, outcome.err
     assert len(cloud.requests_to("POST", r"/core/api/v2/batches/[^/]+/jobs$")) == 3  # 6 + 6 + 6 + 2: no repeat
     assert cloud.requests_to("PATCH", r"/complete$")  # closed once all were in
@@ -471,7 +477,7 @@ def test_a_refused_batch_ends_in_error_and_is_not_sent_again(
 def test_a_server_error_of_any_kind_may_have_landed(project: Path, home: Path, cloud: FakePasqalCloud, qpurun) -> None:  # type: ignore[no-untyped-def]
     cloud.accept_then_drop("POST", r"/core/api/v1/batches$")  # accepted, no answer...
     cloud.fail_next("GET", r"/core/api/v1/batches$", status=524)  # ...and the first look times out at a proxy
-    outcome = qpurun("run", str(project / "rabi.qx"), "--json", "--out", str(project / "out"))
+    outcome = run_rabi(qpurun, project)
     assert outcome.code == 0, outcome.err
     assert len(cloud.requests_to("POST", r"/core/api/v1/batches$")) == 1
     assert_complete(home, cloud, 20)
@@ -482,7 +488,7 @@ def test_a_job_done_before_its_results_exist_is_fetched_at_the_next_poll(
 ) -> None:  # type: ignore[no-untyped-def]
     no_link = {"status": "success", "code": 200, "message": "OK", "data": {"results_link": None}}
     cloud.fail_next("GET", r"/results_link$", status=200, body=no_link, times=3)
-    outcome = qpurun("run", str(project / "rabi.qx"), "--json", "--out", str(project / "out"))
+    outcome = run_rabi(qpurun, project)
     assert outcome.code == 0, outcome.err
     assert_complete(home, cloud, 20)
 
