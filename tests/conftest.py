@@ -1,4 +1,4 @@
-"""Shared fixtures: every spec in specs/ is a parameter of the tests that want one."""
+"""Shared fixtures: every spec in specs/ is a parameter of the tests that want one; one spec preamble."""
 
 from __future__ import annotations
 
@@ -13,6 +13,22 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.qx"))
 REFERENCES = Path(__file__).resolve().parent / "reference"
+
+
+# The preamble most small test specs start with, by keyword: one atom on a layout, one global Rydberg channel.
+PREAMBLE = {
+    "device": "AnalogDevice",
+    "layout": "triangular(61, spacing = 5 um)",
+    "register": "{ q0 = trap 0 }",
+    "channel": "ryd = rydberg_global",
+}
+
+
+def with_preamble(body: str, **lines: str) -> str:
+    """`body` after the shared preamble; a keyword replaces one of its lines, e.g. `register="{ q0 = trap 2 }"`."""
+    unknown = lines.keys() - PREAMBLE.keys()
+    assert not unknown, f"the preamble has no line {sorted(unknown)}, only {list(PREAMBLE)}"
+    return "".join(f"{keyword} {value}\n" for keyword, value in {**PREAMBLE, **lines}.items()) + body
 
 
 @pytest.fixture(params=SPECS, ids=[p.stem for p in SPECS])

@@ -10,22 +10,24 @@ from pulser.devices import AnalogDevice
 from pulser.devices._device_datacls import BaseDevice
 
 import qpurun
+from conftest import with_preamble
 
-SPEC = """\
-device remote "{name}"
-layout triangular(61, spacing = 5 um)
-register {{ q0 = trap 0 }}
-channel ryd = rydberg_global
-sequence {{
+BODY = """\
+sequence {
   add pulse(amplitude = constant(100 ns, 1 rad/us)) on ryd
   measure ground-rydberg
-}}
+}
 runs 3
 """
 
 
+def spec_on(name: str) -> str:
+    """The spec on the remote device `name`."""
+    return with_preamble(BODY, device=f'remote "{name}"')
+
+
 def test_by_default_the_real_pulser_devices_are_offered() -> None:
-    assert qpurun.loads(SPEC.format(name="AnalogDevice")).device == AnalogDevice
+    assert qpurun.loads(spec_on("AnalogDevice")).device == AnalogDevice
 
 
 def test_a_connection_supplies_its_devices() -> None:
@@ -35,14 +37,14 @@ def test_a_connection_supplies_its_devices() -> None:
     def fetch() -> Mapping[str, BaseDevice]:
         return {"FRESNEL": fresnel}
 
-    experiment = qpurun.loads(SPEC.format(name="FRESNEL"), remote_devices=fetch)
+    experiment = qpurun.loads(spec_on("FRESNEL"), remote_devices=fetch)
     assert experiment.device.name == "FRESNEL"
     assert experiment.device.max_runs == 123
 
 
 def test_an_unknown_remote_device_lists_what_there_is() -> None:
     with pytest.raises(qpurun.QxError) as caught:
-        qpurun.loads(SPEC.format(name="FRESNEL"), filename="s.qx")
+        qpurun.loads(spec_on("FRESNEL"), filename="s.qx")
     assert (caught.value.line, caught.value.column) == (1, 1)
     assert "offers no device `FRESNEL`" in caught.value.message
     assert caught.value.hint is not None and "AnalogDevice" in caught.value.hint

@@ -9,6 +9,7 @@ from pulser.devices import AnalogDevice, DigitalAnalogDevice
 from pulser.register import RegisterLayout
 
 import qpurun
+from conftest import with_preamble
 
 UNSORTED_TRAPS = """\
 device DigitalAnalogDevice
@@ -51,11 +52,7 @@ def test_mappable_placements_use_the_written_numbering_too() -> None:
 
 
 def test_a_bare_correct_phase_drift_in_eom_is_the_flag() -> None:
-    text = """\
-device AnalogDevice
-layout triangular(61, spacing = 5 um)
-register { q0 = trap 0 }
-channel ryd = rydberg_global
+    text = with_preamble("""\
 sequence {
   eom ryd (amplitude = 1 MHz, detuning_on = 5 MHz, correct_phase_drift) {
     pulse 100 ns
@@ -63,7 +60,7 @@ sequence {
   measure ground-rydberg
 }
 runs 10
-"""
+""")
     experiment = qpurun.loads(text)
     ops = json.loads(experiment.sequence.to_abstract_repr())["operations"]
     enable = next(op for op in ops if op["op"] == "enable_eom_mode")

@@ -9,13 +9,10 @@ import pytest
 from pulser.devices import AnalogDevice
 
 import qpurun
+from conftest import with_preamble
 from qpurun.cli import main
 
-SPEC = """\
-device AnalogDevice
-layout triangular(61, spacing = 5 um)
-register { q0 = trap 0 }
-channel ryd = rydberg_global
+SPEC = with_preamble("""\
 var t: int
 sequence {
   add pulse(amplitude = constant(t, 2 * pi rad/us)) on ryd
@@ -26,7 +23,7 @@ jobs {
   t = 100, runs = 5000
   t = 200
 }
-"""
+""")
 
 
 def test_without_the_flag_too_many_runs_is_a_located_error_for_a_qpu() -> None:

@@ -9,6 +9,7 @@ import pytest
 from pulser.devices import AnalogDevice, MockDevice
 
 import qpurun
+from conftest import with_preamble
 from qpurun.cli import main
 from qpurun.targets import TargetError, parse_target
 
@@ -71,17 +72,16 @@ def test_the_same_compiled_sequence_on_every_target() -> None:
         assert experiment.warnings == []
 
 
-SPEC_ON_LAYOUT = """\
-device AnalogDevice
-layout triangular(61, spacing = 5 um)
-register { q0 = trap 0  q1 = trap 2 }
-channel ryd = rydberg_global
+SPEC_ON_LAYOUT = with_preamble(
+    """\
 sequence {
   add pulse(amplitude = constant(100 ns, 1 rad/us)) on ryd
   measure ground-rydberg
 }
 runs 100
-"""
+""",
+    register="{ q0 = trap 0  q1 = trap 2 }",
+)
 
 EMPTY = """\
 device AnalogDevice

@@ -22,6 +22,7 @@ from pulser.devices import AnalogDevice
 from pulser.register.special_layouts import TriangularLatticeLayout
 
 import qpurun
+from conftest import with_preamble
 from qpurun import validate as validation
 from qpurun.api import Experiment
 from qpurun.errors import QxError, QxErrors
@@ -443,11 +444,7 @@ def test_an_unwritable_cache_directory_only_costs_time(tmp_path: Path, monkeypat
 
 def test_warnings_from_building_jobs_are_located_not_leaked() -> None:
     # pytest runs with filterwarnings=error: a warning escaping validation would fail this test.
-    spec = """\
-device AnalogDevice
-layout triangular(61, spacing = 5 um)
-register { q0 = trap 0 }
-channel ryd = rydberg_global
+    spec = with_preamble("""\
 var t: int
 sequence {
   add pulse(amplitude = constant(t, 1 rad/us)) on ryd
@@ -455,7 +452,7 @@ sequence {
 }
 runs 10
 sweep { t = 100 ns .. 105 ns step 1 ns }
-"""
+""")
     experiment = qpurun.loads(spec, filename="w.qx")
     rounded = [w for w in experiment.warnings if "rounded up" in w.message]
     assert [w.message.split(":")[0] for w in rounded] == [

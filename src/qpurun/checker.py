@@ -98,7 +98,6 @@ SHAPE_SIGNATURES = {
     "hexagon": _shape("hexagon", "layers", optional=True),
     "max_connectivity": _shape("max_connectivity", "n_qubits", optional=True),
 }
-NOT_YET = "is not supported yet"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from qpurun.errors import HintedError
 from qpurun.targets import DEFAULT_TARGET, Target, TargetError, parse_target
 
 EXIT_OK = 0
@@ -43,11 +44,11 @@ def read_spec(path: str) -> tuple[str, str]:
         raise EnvironmentProblem(f"cannot read {path}: it is not UTF-8 text") from None
 
 
-class EnvironmentProblem(Exception):
+class EnvironmentProblem(HintedError):
     """Not the spec's fault: a file, a store or a batch the CLI cannot use."""
 
 
-class UsageProblem(Exception):
+class UsageProblem(HintedError):
     """A mistake on the command line itself (exit 2, like argparse's own)."""
 
 
@@ -105,7 +106,7 @@ def target_of(args: argparse.Namespace, configured: str | None = None) -> Target
     try:
         return parse_target(name)
     except TargetError as error:
-        raise UsageProblem(str(error)) from None
+        raise UsageProblem(error.message, hint=error.hint) from None
 
 
 def compile_spec(

@@ -1,20 +1,48 @@
-"""Errors and warnings that point at the spec.
+"""Every error of qpurun, drawn here once: the spec's, and those of everything around it.
 
-Every mistake in a spec surfaces as one of these, never as a Python traceback::
+A mistake in a spec surfaces as one of these, located, never as a Python
+traceback. The CLI prints `str()` on stderr as is; the exit code is on the right::
 
-    QxError                 a located problem in a spec: file:line:col, caret, hint
-    ├── QxSyntaxError       the text does not parse
-    ├── QxNameError         an unknown, duplicate or misused name
-    ├── QxUnitError         a unit of the wrong dimension, or a time off the ns grid
-    ├── QxTypeError         a value of the wrong kind (a waveform where a number goes)
-    ├── QxSweepError        a sweep or job list that does not bind the variables
-    ├── QxDeviceError       Pulser refused a statement (device limits, channel rules)
-    ├── QxJobError          one job of the sweep does not build on the device
-    └── QxConfigError       a bad qpurun.toml / [tool.qpurun] value, or a bad override of one
-    QxErrors                several QxErrors found in one pass, reported together
-    QxWarning               a located warning (e.g. Pulser rounding a duration)
+    QxError                   a located problem in a spec: file:line:col, caret, hint      2
+    ├── QxSyntaxError         the text does not parse                                      2
+    ├── QxNameError           an unknown, duplicate or misused name                        2
+    ├── QxUnitError           a unit of the wrong dimension, or a time off the ns grid     2
+    ├── QxTypeError           a value of the wrong kind (a waveform where a number goes)   2
+    ├── QxSweepError          a sweep or job list that does not bind the variables         2
+    ├── QxDeviceError         Pulser refused a statement (device limits, channel rules)    2
+    ├── QxJobError            one job of the sweep does not build on the device            2
+    ├── QxTemplateError       (templates) a Jinja spec does not render, or lacks a value   2
+    ├── QxImportError         (importer) the JSON is not a Pulser sequence, or holds       2
+    │                         what `.qx` cannot say; located in the JSON file
+    └── QxConfigError         a bad qpurun.toml / [tool.qpurun] value, or a bad override   2
+    QxErrors                  several QxErrors found in one pass, reported together        2
+    QxWarning                 a located warning (e.g. Pulser rounding a duration)          printed, exit unchanged
 
-`str()` of any of them is the full human report; the CLI prints it as is.
+What is not the spec's fault has no location: a message and, as a separate
+field, a `hint` (None, or the way out). `str()` is the message with the hint on
+a line of its own (`with_hint`, the house format). The CLI prints it after
+`qpurun: `, the lower ones wrapped in one of the two at the bottom::
+
+    HintedError               (errors) their base: `message` and `hint`
+    ├── TargetError           (targets) an unknown target name; a ValueError too           2, as UsageProblem
+    ├── CredentialsError      (run.credentials) Pasqal Cloud credentials missing,          3, as BackendError;
+    │                         unusable or unsafe; the message never holds a secret         `backends` shows the hint
+    ├── StoreError            (run.store) the SQLite store cannot be used; names the file  3, as EnvironmentProblem
+    │   ├── StoreLocked       another process held it longer than QPURUN_STORE_TIMEOUT     3
+    │   ├── StoreCorrupt      the file is not a database, or is malformed                  3
+    │   ├── StoreFull         the disk is full, or failed, while writing                   3
+    │   ├── UnknownBatch      no batch has that id, or the prefix is ambiguous; a KeyError 3
+    │   └── BatchBusy         another live process is running the batch                    3
+    ├── BackendError          (run.backends) the target is not installed, cannot be        3, as EnvironmentProblem
+    │   │                     reached, or refused or lost the batch
+    │   └── SubmissionRefused the batch was refused before anything ran                    2 at `run`, 3 at `resume`
+    ├── ExecutorError         (run.executor) the local worker processes cannot start       3, as EnvironmentProblem
+    ├── OutputError           (run.output) the output directory cannot be written          3, as EnvironmentProblem
+    ├── EnvironmentProblem    (command) a file, store or batch the command cannot use      3
+    └── UsageProblem          (command) a mistake on the command line itself               2, like argparse's
+
+A store, runner or output error met while a batch runs also names the batch and
+how to finish it (`qpurun resume`). Ctrl-C is exit 130, the batch kept.
 """
 
 from __future__ import annotations
@@ -78,8 +106,7 @@ def render(
     """The report for one problem: location, message, source line, caret, hint."""
     name = source.name if source is not None else "<spec>"
     if span is None:
-        head = f"{name}: {kind}: {message}"
-        return head + (f"\n  hint: {hint}" if hint else "")
+        return with_hint(f"{name}: {kind}: {message}", hint)
     written = source.origin(span.line) if source is not None else span.line
     lines = [f"{name}:{written}:{span.column}: {kind}: {message}"]
     if source is not None:
@@ -97,6 +124,23 @@ def render(
     if hint:
         lines.append(f"  hint: {hint}")
     return "\n".join(lines)
+
+
+def with_hint(message: str, hint: str | None) -> str:
+    """The house format of a report: the message, then the hint on a line of its own."""
+    return message + (f"\n  hint: {hint}" if hint else "")
+
+
+class HintedError(Exception):
+    """A problem that is not the spec's: a message and, as a separate field, what to do about it."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return with_hint(self.message, self.hint)
 
 
 class QxError(Exception):

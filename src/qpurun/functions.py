@@ -161,9 +161,7 @@ UNSERIALIZABLE = {
 }
 
 
-def bind(
-    signature: Signature, arguments: tuple[ast.Argument, ...], span: object = None
-) -> dict[str, ast.Expr | list[ast.Expr]]:
+def bind(signature: Signature, arguments: tuple[ast.Argument, ...]) -> dict[str, ast.Expr | list[ast.Expr]]:
     """Match call arguments to parameters, as Python would; errors are located.
 
     A variadic parameter gets the list of its positional arguments.

@@ -231,7 +231,7 @@ class Lowerer:
                 self.lower_operation(seq, operation)
         for name, value_declaration in checked.values.items():  # report errors in unused values too
             with self.at(value_declaration):
-                self.value_of(name, value_declaration.span)
+                self.value_of(name)
         return Lowered(seq, self.device, register, self.warnings)
 
     def lower_layout(self, layout: ast.Statement) -> RegisterLayout:
@@ -460,7 +460,7 @@ class Lowerer:
         value = self.value(expr)
         return value if isinstance(value, Parametrized) else sampled_ns(value, expr.span)
 
-    def value_of(self, name: str, span: Span | None) -> Any:
+    def value_of(self, name: str) -> Any:
         if name not in self.values:
             declaration = self.checked.values[name]
             self.values[name] = self.value(declaration.value)
@@ -480,7 +480,7 @@ class Lowerer:
                         hint="use a number, or a `let` of numbers, here",
                     )
                 return self.variables[expr.id]
-            return self.value_of(expr.id, expr.span)
+            return self.value_of(expr.id)
         if isinstance(expr, ast.Quantity):
             return self.quantity(expr)
         if isinstance(expr, ast.BinaryOp):

@@ -14,10 +14,10 @@ import re
 from collections.abc import Iterator
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from qpurun import ast
-from qpurun.errors import QxError, QxSyntaxError, Source, Span
+from qpurun.errors import QxSyntaxError, Source, Span
 
 _OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB"}
 
@@ -112,13 +112,7 @@ def parse(text: str, *, filename: str = "<spec>") -> ast.Spec:
     """Parse `.qx` text into a syntax tree."""
     from qpurun.transformer import to_ast
 
-    tree = parse_tree(text, filename=filename)
-    try:
-        return to_ast(tree)
-    except VisitError as error:  # a bug of ours, or a QxError from a node builder
-        if isinstance(error.orig_exc, QxError):
-            raise error.orig_exc.located(Source(filename, text)) from None
-        raise
+    return to_ast(parse_tree(text, filename=filename))
 
 
 # ---- error translation ----------------------------------------------------------

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from qpurun.errors import HintedError
+
 __all__ = ["CLOUD_EMULATORS", "DEFAULT_TARGET", "LOCAL_EMULATORS", "Target", "TargetError", "known", "parse_target"]
 
 DEFAULT_TARGET = "qutip"
@@ -39,15 +41,8 @@ CLOUD_EMULATORS = {
 _DEVICE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
-class TargetError(ValueError):
-    """An unknown target name; the message lists the known ones."""
-
-    def __init__(self, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.args[0]}\n  hint: {self.hint}"
+class TargetError(HintedError, ValueError):
+    """An unknown target name; the hint lists the known ones."""
 
 
 @dataclass(frozen=True)
@@ -113,17 +108,19 @@ def parse_target(name: str) -> Target:
     if colon and prefix.lower() == "pasqal":
         if not _DEVICE_NAME.fullmatch(device):
             raise TargetError(
-                f"`{name}` names no Pasqal device", "write pasqal:<DEVICE>, e.g. pasqal:FRESNEL or pasqal:EMU_MPS"
+                f"`{name}` names no Pasqal device", hint="write pasqal:<DEVICE>, e.g. pasqal:FRESNEL or pasqal:EMU_MPS"
             )
         if device.upper() in CLOUD_EMULATORS:
             device = device.upper()
         elif device.upper().startswith("EMU_"):
             raise TargetError(
                 f"`{name}` is not an emulator qpurun can run on",
-                "Pasqal Cloud's emulators: " + ", ".join(CLOUD_EMULATORS),
+                hint="Pasqal Cloud's emulators: " + ", ".join(CLOUD_EMULATORS),
             )
         return Target(f"pasqal:{device}", "cloud", qpu=device not in CLOUD_EMULATORS, device=device)
-    raise TargetError(f"unknown target `{name}`", "targets: " + ", ".join(known()) + "  (`qpurun backends` says more)")
+    raise TargetError(
+        f"unknown target `{name}`", hint="targets: " + ", ".join(known()) + "  (`qpurun backends` says more)"
+    )
 
 
 def known() -> list[str]:

@@ -39,12 +39,6 @@ def _span(meta: Meta) -> Span | None:
     return Span(meta.line, meta.column, meta.end_line, meta.end_column)
 
 
-def _token_span(token: Token) -> Span:
-    line = token.line or 1
-    column = token.column or 1
-    return Span(line, column, token.end_line or line, token.end_column or column + 1)
-
-
 def _string(token: Token) -> str:
     return str(token[1:-1]).encode("utf-8").decode("unicode_escape") if "\\" in token else str(token[1:-1])
 

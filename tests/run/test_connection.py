@@ -15,7 +15,7 @@ from pulser.backend.remote import BatchStatus, JobStatus, RemoteResults, RemoteR
 import qpurun
 from qpurun.run import LocalConnection, Store
 from qpurun.run.emulator import plan_shots
-from qpurun.run.store import BatchBusy
+from qpurun.run.store import BatchBusy, UnknownBatch
 from run.conftest import SPECS, environment
 
 
@@ -131,6 +131,15 @@ def test_noise_block_becomes_the_noise_model(home: Path, rabi: qpurun.Experiment
     with LocalConnection(workers=1, noise=stochastic) as connection:
         remote = connection.submit(rabi.sequence, job_params=[{"runs": 200, "variables": {"t": 500}}], wait=True)
         assert sum(remote.results[0].final_bitstrings.values()) == 200
+
+
+def test_a_store_error_keeps_its_hint_apart(home: Path) -> None:
+    store = Store()
+    with pytest.raises(UnknownBatch) as caught:
+        store.batch("no-such-batch")
+    assert caught.value.message == f"no batch 'no-such-batch' in the store {store.path}"
+    assert caught.value.hint == "`qpurun runs` lists the batches"
+    assert str(caught.value) == f"{caught.value.message}\n  hint: {caught.value.hint}"  # the house format
 
 
 def test_one_runner_per_batch(home: Path, rabi: qpurun.Experiment) -> None:

@@ -5,19 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from conftest import with_preamble
 from qpurun.run.store import Store
 
-SPLIT = """\
-device AnalogDevice
-layout triangular(61, spacing = 5 um)
-register { q0 = trap 0 }
-channel ryd = rydberg_global
+SPLIT = with_preamble("""\
 sequence {
   add pulse(amplitude = constant(250 ns, 2 * pi rad/us)) on ryd
   measure ground-rydberg
 }
 runs 2500
-"""
+""")
 
 
 def test_split_runs_are_merged_back_into_one_row(qpurun: Any, tmp_path: Path, home: Path) -> None:

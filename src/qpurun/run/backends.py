@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from qpurun.errors import HintedError
 from qpurun.run.store import Batch, Store
 from qpurun.targets import Target
 
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
     from qpurun.api import Experiment
 
 
-class BackendError(Exception):
-    """The place the batch runs cannot be reached or refused it; the message says what to do."""
+class BackendError(HintedError):
+    """The place the batch runs cannot be reached or refused it; the message (or hint) says what to do."""
 
 
 class SubmissionRefused(BackendError):

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from qpurun.errors import HintedError
+
 if TYPE_CHECKING:
     from pasqal_cloud.authentication import TokenProvider
 
@@ -61,16 +63,8 @@ FILE_KEYS = ("username", "password", "token", "project_id")
 INSTALL_HINT = "pip install 'qpurun[pasqal]'"
 
 
-class CredentialsError(Exception):
+class CredentialsError(HintedError):
     """Credentials missing, unusable or unsafe. The message never holds a secret; `str()` adds the hint."""
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return self.message + (f"\n  hint: {self.hint}" if self.hint else "")
 
 
 class Secret:

@@ -36,11 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from qpurun.errors import HintedError
 from qpurun.run import store as store_module
 from qpurun.run.store import Store, StoreError
 
 
-class ExecutorError(Exception):
+class ExecutorError(HintedError):
     """The workers cannot run at all (they fail to start); no job is blamed."""
 
 
@@ -340,7 +341,7 @@ class Executor:
                 self._ended(batch_id, index, status)
             elif kind == "store-error":
                 worker.task = None
-                raise getattr(store_module, message[1], StoreError)(message[2])
+                raise getattr(store_module, message[1], StoreError)(message[2], hint=message[3])
             return
         if worker.process.is_alive():
             return
@@ -351,9 +352,9 @@ class Executor:
             if with_task is not None:
                 self.store.unclaim(*with_task)
             raise ExecutorError(
-                f"a worker process failed to start: {describe_exit(worker.process.exitcode)}; "
-                "hint: a script that uses LocalConnection must guard its code with `if __name__ == '__main__':` "
-                "(multiprocessing imports the main module in each worker)"
+                f"a worker process failed to start: {describe_exit(worker.process.exitcode)}",
+                hint="a script that uses LocalConnection must guard its code with `if __name__ == '__main__':` "
+                "(multiprocessing imports the main module in each worker)",
             )
         if with_task is not None:
             batch_id, index, claim = with_task

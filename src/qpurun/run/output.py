@@ -30,10 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from qpurun.errors import HintedError
 from qpurun.run.store import Batch, JobRow
 
 
-class OutputError(Exception):
+class OutputError(HintedError):
     """The output directory cannot be written."""
 
 

@@ -29,7 +29,7 @@ Why it is safe:
   second `resume` of a running batch is refused instead of running it twice.
 
 `sqlite3` errors are translated into `StoreError` subclasses whose message
-names the file and says what to do; nothing here prints.
+names the file and whose `hint` says what to do; nothing here prints.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from qpurun.errors import HintedError
 
 SCHEMA_VERSION = 2
 DEFAULT_TIMEOUT = 10.0
@@ -126,8 +128,8 @@ _MIGRATE_1_TO_2 = (
 )
 
 
-class StoreError(Exception):
-    """The store cannot be used; the message says which file and what to do."""
+class StoreError(HintedError):
+    """The store cannot be used; the message says which file, the hint what to do."""
 
 
 class StoreLocked(StoreError):
@@ -143,8 +145,7 @@ class StoreFull(StoreError):
 
 
 class UnknownBatch(StoreError, KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown batch"
+    """No batch has the id; a KeyError too, whose quoting `str()` does not inherit."""
 
 
 class BatchBusy(StoreError):
@@ -372,25 +373,25 @@ class Store:
             text = str(error)
             if "locked" in text or "busy" in text:
                 raise StoreLocked(
-                    f"the store {where} is locked by another process (waited {self.timeout:g} s); "
-                    "hint: wait for the other qpurun to finish, or raise QPURUN_STORE_TIMEOUT"
+                    f"the store {where} is locked by another process (waited {self.timeout:g} s)",
+                    hint="wait for the other qpurun to finish, or raise QPURUN_STORE_TIMEOUT",
                 ) from None
             if "full" in text or "disk I/O" in text:
                 raise StoreFull(
-                    f"cannot write to the store {where}: {text}; "
-                    "hint: free disk space, then `qpurun resume` the batch — nothing stored was lost"
+                    f"cannot write to the store {where}: {text}",
+                    hint="free disk space, then `qpurun resume` the batch — nothing stored was lost",
                 ) from None
             if "unable to open" in text or "readonly" in text:
                 raise StoreError(
-                    f"cannot open the store {where}: {text}; hint: check the path and QPURUN_HOME"
+                    f"cannot open the store {where}: {text}", hint="check the path and QPURUN_HOME"
                 ) from None
             raise StoreError(f"the store {where} failed: {text}") from None
         except sqlite3.DatabaseError as error:
             text = str(error)
             if "not a database" in text or "malformed" in text or "corrupt" in text:
                 raise StoreCorrupt(
-                    f"the store {where} is corrupt ({text}); "
-                    "hint: move it aside (qpurun starts a new one) and restore it from a backup"
+                    f"the store {where} is corrupt ({text})",
+                    hint="move it aside (qpurun starts a new one) and restore it from a backup",
                 ) from None
             raise StoreError(f"the store {where} failed: {text}") from None
 
@@ -421,8 +422,8 @@ class Store:
             return
         if row is not None and int(row[0]) > SCHEMA_VERSION:
             raise StoreError(
-                f"the store {self.path} has schema version {row[0]}, newer than this qpurun ({SCHEMA_VERSION}); "
-                "hint: upgrade qpurun"
+                f"the store {self.path} has schema version {row[0]}, newer than this qpurun ({SCHEMA_VERSION})",
+                hint="upgrade qpurun",
             )
         connection.execute("BEGIN IMMEDIATE")
         try:
@@ -544,7 +545,7 @@ class Store:
         return _batch(row)
 
     def _unknown(self, batch_id: str) -> UnknownBatch:
-        return UnknownBatch(f"no batch {batch_id!r} in the store {self.path}; hint: `qpurun runs` lists the batches")
+        return UnknownBatch(f"no batch {batch_id!r} in the store {self.path}", hint="`qpurun runs` lists the batches")
 
     def resolve(self, batch_id: str) -> str:
         """The full id of a batch given by its id or a unique prefix (like git)."""
@@ -559,7 +560,7 @@ class Store:
         if not rows:
             raise self._unknown(batch_id)
         if len(rows) > 1:
-            raise UnknownBatch(f"batch id {batch_id!r} is ambiguous in {self.path}; hint: give more characters")
+            raise UnknownBatch(f"batch id {batch_id!r} is ambiguous in {self.path}", hint="give more characters")
         full: str = rows[0][0]
         return full
 
@@ -614,8 +615,8 @@ class Store:
             if batch.runner_alive():
                 where = "" if batch.runner_host == socket.gethostname() else f" on {batch.runner_host}"
                 raise BatchBusy(
-                    f"batch {batch_id} is being run by process {batch.runner_pid}{where}; "
-                    "hint: wait for it (`qpurun status`), or stop that process and `qpurun resume` again"
+                    f"batch {batch_id} is being run by process {batch.runner_pid}{where}",
+                    hint="wait for it (`qpurun status`), or stop that process and `qpurun resume` again",
                 )
             connection.execute(
                 "UPDATE batches SET runner_token = ?, runner_pid = ?, runner_host = ?, runner_started = ? "

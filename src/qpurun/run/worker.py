@@ -91,7 +91,7 @@ def serve(connection: Any, store_path: str, timeout: float, emulator: str | None
                 error = reason(failure)
             store.finish(batch_id, index, claim, result_json=result_json, counts=counts, error=error)
         except StoreError as failure:
-            _send(connection, ("store-error", type(failure).__name__, str(failure)))
+            _send(connection, ("store-error", type(failure).__name__, failure.message, failure.hint))
             return
         if not _send(connection, ("done", batch_id, index, claim, "ERROR" if error else "DONE")):
             return
