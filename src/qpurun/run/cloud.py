@@ -162,14 +162,12 @@ def _may_have_landed(status: int | None) -> bool:
 
 
 @contextlib.contextmanager
-def _translated(doing: str, hint: str = "") -> Iterator[None]:
+def _translated(doing: str, hint: str | None = None) -> Iterator[None]:
     """A failure of the cloud (pasqal-cloud raises BaseExceptions) as a BackendError that says what to do."""
     try:
         yield
     except _cloud_errors() as error:
-        raise BackendError(
-            f"cannot {doing} on Pasqal Cloud: {_first_line(error)}" + (f"\n  hint: {hint}" if hint else "")
-        ) from None
+        raise BackendError(f"cannot {doing} on Pasqal Cloud: {_first_line(error)}", hint=hint or None) from None
 
 
 class CloudRunner:
@@ -205,18 +203,18 @@ class CloudRunner:
             try:
                 self._connection = self._connect()
             except _cloud_errors() as error:
-                raise BackendError(self._auth_message(error)) from None
+                raise self._auth_error(error) from None
         return self._connection
 
-    def _auth_message(self, error: BaseException) -> str:
+    def _auth_error(self, error: BaseException) -> BackendError:
         status = _status_of(error)
         if status in (401, 403):
-            return (
-                f"Pasqal Cloud refused the credentials ({status})\n"
-                "  hint: check PASQAL_USERNAME/PASQAL_PASSWORD (or PASQAL_TOKEN) and the project id; "
-                "`qpurun backends` says where credentials were found"
+            return BackendError(
+                f"Pasqal Cloud refused the credentials ({status})",
+                hint="check PASQAL_USERNAME/PASQAL_PASSWORD (or PASQAL_TOKEN) and the project id; "
+                "`qpurun backends` says where credentials were found",
             )
-        return f"cannot reach Pasqal Cloud: {_first_line(error)}"
+        return BackendError(f"cannot reach Pasqal Cloud: {_first_line(error)}")
 
     def _call(self, what: str, function: Callable[[Any], Any]) -> Any:
         """One call to the cloud; an expired token is renewed once (a new connection logs in again)."""
@@ -230,7 +228,7 @@ class CloudRunner:
             return function(self.connection)
         except _cloud_errors() as error:
             if _status_of(error) == 401:
-                raise BackendError(self._auth_message(error)) from None
+                raise self._auth_error(error) from None
             raise
 
     def describe(self) -> str:
@@ -370,8 +368,8 @@ class CloudRunner:
             return remote
         if held != start:
             raise BackendError(
-                f"the cloud batch {remote_id} holds {held} jobs, not the {start} qpurun sent before; "
-                "hint: `qpurun cancel` it and run the spec again"
+                f"the cloud batch {remote_id} holds {held} jobs, not the {start} qpurun sent before",
+                hint="`qpurun cancel` it and run the spec again",
             )
         payload = self._payload(chunk)
         return self._attempt(
@@ -428,9 +426,9 @@ class CloudRunner:
                     raise SubmissionRefused(f"{reason} (batch {batch.batch_id}: its jobs end in ERROR)") from None
         assert last is not None
         raise BackendError(
-            f"could not submit batch {batch.batch_id} to Pasqal Cloud: {_first_line(last)}\n"
-            f"  hint: the batch is stored; `qpurun resume {batch.batch_id}` looks for it on the cloud "
-            "first and sends it only if it is not there"
+            f"could not submit batch {batch.batch_id} to Pasqal Cloud: {_first_line(last)}",
+            hint=f"the batch is stored; `qpurun resume {batch.batch_id}` looks for it on the cloud "
+            "first and sends it only if it is not there",
         )
 
     def _patiently(self, look: Callable[[], Any]) -> Any:
@@ -565,8 +563,8 @@ class CloudRunner:
                 status = _status_of(error)
                 if status is not None and 400 <= status < 500 and status not in (408, 425, 429):
                     raise BackendError(  # asking again will not change the answer
-                        f"Pasqal Cloud refuses to show batch {batch_id}: {_first_line(error)}\n"
-                        f"  hint: check the project and the credentials, then `qpurun resume {batch_id}`"
+                        f"Pasqal Cloud refuses to show batch {batch_id}: {_first_line(error)}",
+                        hint=f"check the project and the credentials, then `qpurun resume {batch_id}`",
                     ) from None
                 self._backoff = min(max(self._backoff * 2, self.poll_interval), _MAX_BACKOFF)
                 warn(f"polling Pasqal Cloud failed ({_first_line(error)}); trying again in {self._backoff:g} s")

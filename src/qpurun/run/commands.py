@@ -287,7 +287,7 @@ def cloud_options(resolved: Resolved, *, anonymous: bool = False) -> dict[str, A
             credentials = load_credentials(pasqal, sources=resolved.sources, require_project=not anonymous)
         except CredentialsError as error:
             if not anonymous:
-                raise BackendError(str(error)) from None
+                raise BackendError(error.message, hint=error.hint) from None
             credentials = ANONYMOUS
         return open_connection(**connection_kwargs(credentials, pasqal))
 
