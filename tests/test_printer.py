@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SPECS
 from qpurun.cli import main
 from qpurun.parser import parse
 from qpurun.printer import comments_of, format_text
@@ -105,3 +106,13 @@ def test_comments_inside_a_multi_line_statement_stay_with_it() -> None:
     assert format_text(text) == (
         "pulse p = pulse(amplitude = w, detuning = 0)  # the drive  # resonant\nlet after = 1\n"
     )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in SPECS if not is_template(p.read_text(encoding="utf-8"))],
+    ids=lambda p: p.stem,
+)
+def test_every_shipped_spec_is_in_the_canonical_layout(path: Path) -> None:
+    """`qpurun fmt --check specs/*.qx` passes: the examples are what the formatter writes."""
+    assert main(["fmt", "--check", str(path)]) == 0
