@@ -40,7 +40,7 @@ def _for_target(args: argparse.Namespace, path: str) -> dict[str, Any]:
     resolved = project(args, path)
     target = target_of(args, resolved.config.backend)
     store = store_for(resolved)
-    return {"target": target, "remote_devices": remote_devices(target, store), "store": store}
+    return {"target": target, "remote_devices": remote_devices(store), "store": store}
 
 
 def cmd_check(args: argparse.Namespace) -> int:

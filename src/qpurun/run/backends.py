@@ -13,6 +13,7 @@ the commands read progress and results from the store alone, from any process.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -40,6 +41,10 @@ class Runner(Protocol):
 
     def describe(self) -> str:
         """Where the jobs run, for the line `run` prints (`2 worker(s)`, `Pasqal Cloud batch 1a2b...`)."""
+        ...
+
+    def fetch_devices(self) -> dict[str, Any]:
+        """The devices `device remote "NAME"` can name on this target (a cloud: what it offers now)."""
         ...
 
     def submit(
@@ -97,6 +102,9 @@ class LocalRunner:
     def describe(self) -> str:
         return f"{self.connection.workers} worker(s)"
 
+    def fetch_devices(self) -> dict[str, Any]:
+        return offline_devices(self.store)
+
     def submit(
         self, experiment: Experiment, *, out_dir: str | None, on_stored: Callable[[str], None] | None = None
     ) -> str:
@@ -139,6 +147,20 @@ class LocalRunner:
     @property
     def failure(self) -> Exception | None:
         return self.connection.failure
+
+
+def offline_devices(store: Store) -> dict[str, Any]:
+    """Pulser's real devices, overridden by the specs a cloud connection last offered (the store's cache)."""
+    from pulser.json.abstract_repr.deserializer import deserialize_device
+
+    from qpurun.lower import real_devices
+    from qpurun.run.store import StoreError
+
+    found: dict[str, Any] = dict(real_devices())
+    with contextlib.suppress(StoreError):  # no store, or a locked one: Pulser's devices still answer
+        for name, (text, _fetched) in store.cached_devices("pasqal").items():
+            found[name] = deserialize_device(text)
+    return found
 
 
 def runner_for(

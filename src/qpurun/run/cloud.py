@@ -216,7 +216,7 @@ class CloudRunner:
             )
         return BackendError(f"cannot reach Pasqal Cloud: {_first_line(error)}")
 
-    def _call(self, what: str, function: Callable[[Any], Any]) -> Any:
+    def _call(self, function: Callable[[Any], Any]) -> Any:
         """One call to the cloud; an expired token is renewed once (a new connection logs in again)."""
         try:
             return function(self.connection)
@@ -237,7 +237,7 @@ class CloudRunner:
     def fetch_devices(self) -> dict[str, Any]:
         """The devices the cloud offers now (cached in the store with today's date)."""
         try:
-            devices: dict[str, Any] = self._call("fetch the devices", lambda c: c.fetch_available_devices())
+            devices: dict[str, Any] = self._call(lambda c: c.fetch_available_devices())
         except _cloud_errors() as error:
             raise BackendError(f"cannot fetch Pasqal Cloud's devices: {_first_line(error)}") from None
         self.store.save_devices(PROVIDER, {name: device.to_abstract_repr() for name, device in devices.items()})
@@ -356,7 +356,7 @@ class CloudRunner:
         if open_batch:
             remote_id = remote.id
             if remote.open:
-                remote = self._call("close the batch", lambda c: c.cloud_client.close_batch(remote_id))
+                remote = self._call(lambda c: c.cloud_client.close_batch(remote_id))
             self._record(batch, remote, complete=True)
 
     def _add_chunk(self, batch: Batch, remote: Any, chunk: Sequence[JobRow]) -> Any:
@@ -374,7 +374,7 @@ class CloudRunner:
         payload = self._payload(chunk)
         return self._attempt(
             batch,
-            lambda: self._call("add jobs", lambda c: c.cloud_client.add_jobs(remote_id, jobs=payload)),
+            lambda: self._call(lambda c: c.cloud_client.add_jobs(remote_id, jobs=payload)),
             found=lambda: self._if_holds(remote_id, end),
         )
 
@@ -385,7 +385,6 @@ class CloudRunner:
     def _create(self, batch: Batch, jobs: Sequence[JobRow], *, open_batch: bool) -> Any:
         settings = batch.settings
         return self._call(
-            "submit the batch",
             lambda c: c.cloud_client.create_batch(
                 serialized_sequence=batch.sequence_json,
                 jobs=self._payload(jobs),
@@ -449,21 +448,19 @@ class CloudRunner:
     def _find(self, batch: Batch) -> Any:
         """The cloud batch of a stored batch: by its recorded id, else by its tag; None if it never landed."""
         if batch.remote_id is not None:
-            return self._call("fetch the batch", lambda c: c.cloud_client.get_batch(batch.remote_id))
+            return self._call(lambda c: c.cloud_client.get_batch(batch.remote_id))
         from pasqal_cloud.utils.filters import BatchFilters
 
-        page = self._call(
-            "look for the batch", lambda c: c.cloud_client.get_batches(filters=BatchFilters(tag=batch.remote_tag))
-        )
+        page = self._call(lambda c: c.cloud_client.get_batches(filters=BatchFilters(tag=batch.remote_tag)))
         matches = [each for each in page.results if batch.remote_tag in (each.tags or [])]
         if not matches:
             return None
         if len(matches) > 1:
             warn(f"Pasqal Cloud holds {len(matches)} batches tagged {batch.remote_tag}; following the first")
-        return self._call("fetch the batch", lambda c: c.cloud_client.get_batch(matches[0].id))
+        return self._call(lambda c: c.cloud_client.get_batch(matches[0].id))
 
     def _if_holds(self, remote_id: str, count: int) -> Any:
-        remote = self._call("fetch the batch", lambda c: c.cloud_client.get_batch(remote_id))
+        remote = self._call(lambda c: c.cloud_client.get_batch(remote_id))
         return remote if len(self._ordered_jobs(remote)) >= count else None
 
     @staticmethod
@@ -496,7 +493,7 @@ class CloudRunner:
         result once, so redoing it is safe)."""
         batch = self.store.batch(batch_id)
         if batch.remote_id is not None:
-            self._call("poll the batch", lambda connection: self._poll_with(connection, batch))
+            self._call(lambda connection: self._poll_with(connection, batch))
 
     def _poll_with(self, connection: Any, batch: Batch) -> None:
         batch_id = batch.batch_id
@@ -596,7 +593,7 @@ class CloudRunner:
         if batch.submit_state != SUBMITTED:
             self.store.end_submission(batch_id, CANCELED)  # no more chunks for it
         before = self._unfinished(batch_id)
-        self._call("cancel the batch", lambda c: c.cloud_client.cancel_batch(batch.remote_id))
+        self._call(lambda c: c.cloud_client.cancel_batch(batch.remote_id))
         self._poll(batch_id)
         self.store.cancel(batch_id)  # jobs that never reached the cloud
         return before - self._unfinished(batch_id)

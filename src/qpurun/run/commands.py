@@ -36,7 +36,7 @@ from qpurun.command import (
     template_values,
 )
 from qpurun.run import output
-from qpurun.run.backends import BackendError, Runner, SubmissionRefused, runner_for
+from qpurun.run.backends import BackendError, Runner, SubmissionRefused, offline_devices, runner_for, warn
 from qpurun.run.executor import SINGLE_THREAD_ENV, ExecutorError
 from qpurun.run.store import Batch, JobRow, Store, StoreError, batch_status
 from qpurun.targets import Target, parse_target
@@ -76,9 +76,9 @@ def store_for(resolved: Resolved) -> Store:
     return Store(resolved.config.store)
 
 
-def _store(resolved: Resolved | None = None) -> Store:
-    path = resolved.config.store if resolved is not None else None
-    store = Store(path)
+def _store(resolved: Resolved) -> Store:
+    """The project's store, opened now: a locked or corrupt file is reported before any work."""
+    store = store_for(resolved)
     try:
         store.check()
     except StoreError as error:
@@ -260,7 +260,7 @@ def _notify(resolved: Resolved, batch_id: str, store: Store) -> None:
     }
     problem = notify(url, summary)
     if problem:
-        print(f"qpurun: warning: {problem}", file=sys.stderr)
+        warn(problem)
 
 
 # ---- run
@@ -307,26 +307,18 @@ def make_runner(
         )
 
 
-def remote_devices(target: Target, store: Store, runner: Runner | None = None) -> Any:
-    """Where `device remote "NAME"` is looked up: the cloud itself when running there, else the stored specs.
+def remote_devices(store: Store, runner: Runner | None = None) -> Any:
+    """Where `device remote "NAME"` is looked up: the runner's devices (a cloud's, live), else offline.
 
-    Offline (check, compile, a local run) the specs the last cloud connection fetched (the store's cache)
-    win over Pulser's devices of the same name.
+    Offline (check, compile) the specs the last cloud connection fetched (the store's cache) win over
+    Pulser's devices of the same name.
     """
 
     def devices() -> dict[str, Any]:
-        if runner is not None and target.kind == "cloud":
-            with _environment():
-                return dict(runner.fetch_devices())  # type: ignore[attr-defined]
-        from pulser.json.abstract_repr.deserializer import deserialize_device
-
-        from qpurun.lower import real_devices
-
-        found: dict[str, Any] = dict(real_devices())
-        with contextlib.suppress(StoreError):
-            for name, (text, _fetched) in store.cached_devices("pasqal").items():
-                found[name] = deserialize_device(text)
-        return found
+        if runner is None:
+            return offline_devices(store)
+        with _environment():
+            return runner.fetch_devices()
 
     return devices
 
@@ -339,12 +331,16 @@ def device_note(experiment: Any, store: Store) -> str | None:
     with contextlib.suppress(StoreError):
         cached = store.cached_devices("pasqal").get(name)
         if cached is not None:
-            when = cached[1][:16].replace("T", " ")
-            return f"device {name}: the specs Pasqal Cloud offered on {when} UTC ({_age(cached[1])})"
+            return f"device {name}: the specs Pasqal Cloud offered on {_fetched(cached[1])}"
     return (
         f"device {name}: Pulser's own specs (no specs fetched from a cloud yet; "
         "`qpurun backends --refresh` fetches them)"
     )
+
+
+def _fetched(stamp: str) -> str:
+    """When specs were fetched and how old they are: `2026-12-01 11:40 UTC (3 h old)`."""
+    return f"{stamp[:16].replace('T', ' ')} UTC ({_age(stamp)})"
 
 
 def _age(stamp: str) -> str:
@@ -370,7 +366,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         values=template_values(args),
         allow_paths=args.allow_path,
         split_runs=args.split_runs,
-        remote_devices=remote_devices(target, store, runner),
+        remote_devices=remote_devices(store, runner),
     )
     note = device_note(experiment, store)
     if note:
@@ -461,8 +457,8 @@ def _stored(args: argparse.Namespace) -> tuple[Store, Batch, Resolved]:
     store = _store(here)
     with _environment():
         batch = store.batch(store.resolve(args.batch))
-    resolved = project(args, _spec_dir(batch)) if _spec_dir(batch) else here
-    return store, batch, resolved
+    spec = _spec_dir(batch)
+    return store, batch, project(args, spec) if spec else here
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -616,7 +612,7 @@ def cmd_backends(args: argparse.Namespace) -> int:
         target = parse_target("pasqal:EMU_FREE")
         runner = make_runner(target, store, resolved, anonymous=True)  # device specs are public
         with _environment():
-            refreshed = sorted(runner.fetch_devices())  # type: ignore[attr-defined]
+            refreshed = sorted(runner.fetch_devices())
     credentials = _credentials_source(resolved)
     cached: dict[str, tuple[str, str]] = {}
     with contextlib.suppress(StoreError):
@@ -659,7 +655,7 @@ def cmd_backends(args: argparse.Namespace) -> int:
     print(f"Pasqal Cloud credentials: {credentials}")
     if cached:
         for name, (_, when) in sorted(cached.items()):
-            print(f"device specs cached: {name}, fetched {when[:16].replace('T', ' ')} UTC ({_age(when)})")
+            print(f"device specs cached: {name}, fetched {_fetched(when)}")
     else:
         print("device specs cached: none (`qpurun backends --refresh` fetches Pasqal Cloud's)")
     if refreshed is not None:
@@ -790,7 +786,7 @@ def register(commands: Any) -> None:
         "come from, and the cloud device specs the store holds.",
     )
     backends.add_argument(
-        "--refresh", action="store_true", help="fetch Pasqal Cloud's device specs now (needs credentials)"
+        "--refresh", action="store_true", help="fetch Pasqal Cloud's device specs now (public: no credentials needed)"
     )
     backends.add_argument("--json", action="store_true", help="print JSON on stdout")
     backends.set_defaults(handler=cmd_backends)
