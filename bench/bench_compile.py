@@ -117,11 +117,11 @@ def cpu_breakdown(rounds: int) -> None:
     from pulser.backend import QPUBackend
 
     import qpurun
-    from qpurun.checker import check
-    from qpurun.errors import Source
-    from qpurun.lower import Lowerer
-    from qpurun.parser import parse
-    from qpurun.validate import validate
+    from qpurun.bridge.lower import Lowerer
+    from qpurun.bridge.validate import validate
+    from qpurun.language.checker import check
+    from qpurun.language.errors import Source
+    from qpurun.language.parser import parse
 
     def cpu_ms(run: Callable[[], object]) -> float:
         run()
@@ -191,9 +191,9 @@ def end_to_end_commands(rounds: int) -> None:
 
 def per_job_validation(rounds: int) -> None:
     import qpurun
-    from qpurun.errors import QxError
-    from qpurun.lower import PULSER_REFUSALS
-    from qpurun.validate import _worker_count, failing_jobs, validate
+    from qpurun.bridge.lower import PULSER_REFUSALS
+    from qpurun.bridge.validate import _worker_count, failing_jobs, validate
+    from qpurun.language.errors import QxError
 
     experiment = qpurun.load(SWEEP, validate=False)
     sequence, jobs = experiment.sequence, experiment.jobs

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from qpurun import ast
-from qpurun.parser import parse
-from qpurun.templates import is_template, render
+from qpurun.language import ast
+from qpurun.language.parser import parse
+from qpurun.language.templates import is_template, render
 
 
 def _nodes(node: object) -> Iterator[ast.Node]:
@@ -42,7 +42,7 @@ def test_trees_compare_without_positions() -> None:
 
 
 def test_ast_imports_neither_lark_nor_pulser() -> None:
-    code = "import sys, qpurun.ast\nassert not {'lark', 'pulser'} & {m.split('.')[0] for m in sys.modules}"
+    code = "import sys, qpurun.language.ast\nassert not {'lark', 'pulser'} & {m.split('.')[0] for m in sys.modules}"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qpurun.config import Config, describe, describe_json, find_config, mask_url, resolve
-from qpurun.errors import QxConfigError, QxError, QxErrors
+from qpurun.language.errors import QxConfigError, QxError, QxErrors
 
 NOTIFY = "https://hooks.example.org/services/T000/B000/very-secret-path"
 

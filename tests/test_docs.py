@@ -28,7 +28,7 @@ import pytest
 
 import qpurun
 from conftest import assert_close
-from qpurun.errors import QxError
+from qpurun.language.errors import QxError
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)

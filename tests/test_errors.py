@@ -25,7 +25,7 @@ import pytest
 
 import qpurun
 from qpurun.cli import main
-from qpurun.errors import QxError
+from qpurun.language.errors import QxError
 
 ERRORS = Path(__file__).resolve().parent / "errors"
 CASES = sorted(ERRORS.glob("*.qx"))

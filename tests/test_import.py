@@ -44,8 +44,8 @@ from pulser.waveforms import (
 
 import qpurun
 from conftest import REFERENCES, assert_close, load_reference
+from qpurun.bridge.importer import QxImportError, import_sequence, import_text
 from qpurun.cli import main
-from qpurun.importer import QxImportError, import_sequence, import_text
 
 Jobs = list[dict[str, Any]] | None
 Case = Callable[[], tuple[Sequence, Jobs]]
@@ -663,7 +663,7 @@ def test_import_compiles_to_the_same_sequence(build: Case, tmp_path: Path) -> No
         for ours, theirs in zip(experiment.job_params, jobs, strict=True):
             assert_close(ours.get("variables", {}), theirs.get("variables", {}))
     # The text is canonical: formatting it changes nothing.
-    assert qpurun.printer.format_text(text) == text
+    assert qpurun.language.printer.format_text(text) == text
 
 
 REFERENCE_SCRIPTS = sorted(REFERENCES.glob("*.py"))
@@ -728,7 +728,7 @@ def test_without_jobs_variables_take_the_json_defaults() -> None:
     spec = import_sequence(seq.to_abstract_repr(t=500), runs=7)
     experiment = qpurun.loads(import_text(seq.to_abstract_repr(t=500), runs=7), validate=False)
     assert experiment.job_params == [{"runs": 7, "variables": {"t": 500}}]
-    assert any(isinstance(s, qpurun.ast.Runs) for s in spec.statements)
+    assert any(isinstance(s, qpurun.language.ast.Runs) for s in spec.statements)
 
 
 def test_device_given_by_name() -> None:
@@ -737,7 +737,7 @@ def test_device_given_by_name() -> None:
     data = json.loads(seq.to_abstract_repr())
     data["device"] = "MockDevice"
     spec = import_sequence(json.dumps(data))
-    assert qpurun.ast.Device("MockDevice") in spec.statements
+    assert qpurun.language.ast.Device("MockDevice") in spec.statements
 
 
 def test_layout_names() -> None:

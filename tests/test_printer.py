@@ -10,9 +10,9 @@ import pytest
 
 from conftest import SPECS
 from qpurun.cli import main
-from qpurun.parser import parse
-from qpurun.printer import comments_of, format_text
-from qpurun.templates import is_template, render
+from qpurun.language.parser import parse
+from qpurun.language.printer import comments_of, format_text
+from qpurun.language.templates import is_template, render
 
 
 def _spec_text(path: Path) -> str:

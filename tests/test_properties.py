@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import qpurun
 from conftest import SPECS
-from qpurun.errors import QxError, QxUnitError
+from qpurun.language.errors import QxError, QxUnitError
 
 # Every example but the Jinja templates, which are not .qx until rendered.
 FUZZED_SPECS = [p for p in SPECS if "{{" not in p.read_text(encoding="utf-8")]

@@ -11,7 +11,7 @@ from pulser.devices import AnalogDevice, MockDevice
 import qpurun
 from conftest import with_preamble
 from qpurun.cli import main
-from qpurun.targets import TargetError, parse_target
+from qpurun.run.targets import TargetError, parse_target
 
 
 def tutorial_sequence() -> pulser.Sequence:

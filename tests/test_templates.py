@@ -10,7 +10,7 @@ import pytest
 import qpurun
 from conftest import ROOT, assert_close, load_reference
 from qpurun.cli import main
-from qpurun.templates import QxTemplateError
+from qpurun.language.templates import QxTemplateError
 
 CHAIN = ROOT / "specs" / "chain_template.qx"
 

@@ -23,11 +23,11 @@ from pulser.register.special_layouts import TriangularLatticeLayout
 
 import qpurun
 from conftest import with_preamble
-from qpurun import validate as validation
 from qpurun.api import Experiment
-from qpurun.errors import QxError, QxErrors
-from qpurun.lower import PULSER_REFUSALS
-from qpurun.validate import JobBuilder, failing_jobs
+from qpurun.bridge import validate as validation
+from qpurun.bridge.lower import PULSER_REFUSALS
+from qpurun.bridge.validate import JobBuilder, failing_jobs
+from qpurun.language.errors import QxError, QxErrors
 
 ANALOG = """
 experiment "t"
@@ -401,7 +401,7 @@ def test_the_grammar_cache_is_written_outside_the_package_and_parses_alike(
     import platformdirs
     from lark import Lark
 
-    from qpurun import parser
+    from qpurun.language import parser
 
     monkeypatch.setattr(platformdirs, "user_cache_dir", lambda *args, **kwargs: str(tmp_path / "cache"))
     built = parser._lark.__wrapped__()  # builds the tables and writes them
@@ -434,7 +434,7 @@ def test_the_grammar_cache_is_written_outside_the_package_and_parses_alike(
 def test_an_unwritable_cache_directory_only_costs_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import platformdirs
 
-    from qpurun import parser
+    from qpurun.language import parser
 
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from qpurun.errors import QxError, QxErrors, QxWarning
+from qpurun.language.errors import QxError, QxErrors, QxWarning
 
 if TYPE_CHECKING:
     from qpurun.api import Experiment, load, loads

@@ -15,14 +15,14 @@ from typing import Any
 
 import pulser
 
-from qpurun.checker import Checked, check
-from qpurun.errors import QxError, QxWarning, Source
-from qpurun.includes import resolve
-from qpurun.jobs import Job, expand, split_runs
-from qpurun.lower import Lowerer, RemoteDevices, to_json
-from qpurun.parser import parse
-from qpurun.targets import DEFAULT_TARGET, Target, parse_target
-from qpurun.templates import is_template, render
+from qpurun.bridge.jobs import Job, expand, split_runs
+from qpurun.bridge.lower import Lowerer, RemoteDevices, to_json
+from qpurun.language.checker import Checked, check
+from qpurun.language.errors import QxError, QxWarning, Source
+from qpurun.language.includes import resolve
+from qpurun.language.parser import parse
+from qpurun.language.templates import is_template, render
+from qpurun.run.targets import DEFAULT_TARGET, Target, parse_target
 
 
 @dataclass
@@ -106,7 +106,7 @@ def compile_source(
         target=_target(target),
     )
     if validate:
-        from qpurun.validate import validate as validate_experiment
+        from qpurun.bridge.validate import validate as validate_experiment
 
         validate_experiment(experiment)
     return experiment

@@ -30,7 +30,7 @@ from qpurun.command import (
     target_of,
     template_values,
 )
-from qpurun.errors import QxError, Source
+from qpurun.language.errors import QxError, Source
 
 
 def _for_target(args: argparse.Namespace, path: str) -> dict[str, Any]:
@@ -117,8 +117,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
-    from qpurun.printer import format_text
-    from qpurun.templates import is_template
+    from qpurun.language.printer import format_text
+    from qpurun.language.templates import is_template
 
     changed = []
     for path in args.files:
@@ -144,7 +144,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from qpurun.importer import import_text
+    from qpurun.bridge.importer import import_text
 
     text, _ = read_spec(args.sequence)
     jobs = None

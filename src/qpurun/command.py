@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from qpurun.errors import HintedError
-from qpurun.targets import DEFAULT_TARGET, Target, TargetError, parse_target
+from qpurun.language.errors import HintedError
+from qpurun.run.targets import DEFAULT_TARGET, Target, TargetError, parse_target
 
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
@@ -84,7 +84,7 @@ SPEC_OPTIONS.add_argument(
 
 def template_values(args: argparse.Namespace) -> dict[str, Any]:
     """Values for a template spec, from --params FILE then --set NAME=VALUE (which wins)."""
-    from qpurun.templates import load_parameters, parse_assignment
+    from qpurun.language.templates import load_parameters, parse_assignment
 
     values: dict[str, Any] = {}
     try:

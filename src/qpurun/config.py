@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from qpurun.errors import QxConfigError, QxError, Source, Span, raise_all
+from qpurun.language.errors import QxConfigError, QxError, Source, Span, raise_all
 
 __all__ = [
     "CONFIG_FILE",

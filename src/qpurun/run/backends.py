@@ -18,9 +18,9 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from qpurun.errors import HintedError
+from qpurun.language.errors import HintedError
 from qpurun.run.store import Batch, Store
-from qpurun.targets import Target
+from qpurun.run.targets import Target
 
 if TYPE_CHECKING:
     from qpurun.api import Experiment
@@ -153,7 +153,7 @@ def offline_devices(store: Store) -> dict[str, Any]:
     """Pulser's real devices, overridden by the specs a cloud connection last offered (the store's cache)."""
     from pulser.json.abstract_repr.deserializer import deserialize_device
 
-    from qpurun.lower import real_devices
+    from qpurun.bridge.lower import real_devices
     from qpurun.run.store import StoreError
 
     found: dict[str, Any] = dict(real_devices())

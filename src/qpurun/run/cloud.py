@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from qpurun.run.backends import BackendError, SubmissionRefused, warn
 from qpurun.run.store import CANCELED, REFUSED, SUBMITTED, TERMINAL, Batch, JobRow, Store
-from qpurun.targets import CLOUD_EMULATORS, Target
+from qpurun.run.targets import CLOUD_EMULATORS, Target
 
 if TYPE_CHECKING:
     from qpurun.api import Experiment

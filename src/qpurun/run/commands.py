@@ -39,7 +39,7 @@ from qpurun.run import output
 from qpurun.run.backends import BackendError, Runner, SubmissionRefused, offline_devices, runner_for, warn
 from qpurun.run.executor import SINGLE_THREAD_ENV, ExecutorError
 from qpurun.run.store import Batch, JobRow, Store, StoreError, batch_status
-from qpurun.targets import Target, parse_target
+from qpurun.run.targets import Target, parse_target
 
 if TYPE_CHECKING:
     from qpurun.config import Resolved
@@ -603,7 +603,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def cmd_backends(args: argparse.Namespace) -> int:
-    from qpurun.targets import known
+    from qpurun.run.targets import known
 
     resolved = project(args)
     store = _store(resolved)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from qpurun.errors import HintedError
+from qpurun.language.errors import HintedError
 
 if TYPE_CHECKING:
     from pasqal_cloud.authentication import TokenProvider

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from qpurun.errors import HintedError
+from qpurun.language.errors import HintedError
 from qpurun.run import store as store_module
 from qpurun.run.store import Store, StoreError
 

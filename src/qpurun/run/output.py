@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qpurun.errors import HintedError
+from qpurun.language.errors import HintedError
 from qpurun.run.store import Batch, JobRow
 
 

@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qpurun.errors import HintedError
+from qpurun.language.errors import HintedError
 
 SCHEMA_VERSION = 2
 DEFAULT_TIMEOUT = 10.0

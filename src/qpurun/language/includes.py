@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qpurun import ast
-from qpurun.errors import QxError, QxNameError, QxSyntaxError, Source, Span, raise_all
-from qpurun.parser import parse
+from qpurun.language import ast
+from qpurun.language.errors import QxError, QxNameError, QxSyntaxError, Source, Span, raise_all
+from qpurun.language.parser import parse
 
 _DECLARATIONS = (ast.VarDecl, ast.Let, ast.WaveformDecl, ast.PulseDecl, ast.Include)
 

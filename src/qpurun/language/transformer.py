@@ -12,8 +12,8 @@ from typing import Any
 from lark import Token, Transformer, Tree, v_args
 from lark.tree import Meta
 
-from qpurun import ast
-from qpurun.errors import Span
+from qpurun.language import ast
+from qpurun.language.errors import Span
 
 _UNITS = {
     "ns": ast.Unit.NS,

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from qpurun.errors import HintedError
+from qpurun.language.errors import HintedError
 
 __all__ = ["CLOUD_EMULATORS", "DEFAULT_TARGET", "LOCAL_EMULATORS", "Target", "TargetError", "known", "parse_target"]
 

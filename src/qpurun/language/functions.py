@@ -11,9 +11,9 @@ import difflib
 import enum
 from dataclasses import dataclass
 
-from qpurun import ast
-from qpurun.errors import QxNameError, QxTypeError
-from qpurun.units import Dimension
+from qpurun.language import ast
+from qpurun.language.errors import QxNameError, QxTypeError
+from qpurun.language.units import Dimension
 
 
 class Kind(enum.Enum):

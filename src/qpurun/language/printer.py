@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from qpurun import ast
-from qpurun.errors import Span
+from qpurun.language import ast
+from qpurun.language.errors import Span
 
 INDENT = "  "
 
@@ -383,6 +383,6 @@ def print_spec(spec: ast.Spec, *, source_text: str | None = None) -> str:
 
 def format_text(text: str, *, filename: str = "<spec>") -> str:
     """Reformat `.qx` text canonically, comments kept (`qpurun fmt`)."""
-    from qpurun.parser import parse
+    from qpurun.language.parser import parse
 
     return print_spec(parse(text, filename=filename), source_text=text)

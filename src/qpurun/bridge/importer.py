@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from qpurun import ast
-from qpurun.checker import BUILTINS
-from qpurun.errors import QxError
-from qpurun.functions import MATH, SIGNATURES
-from qpurun.printer import print_spec
-from qpurun.units import Dimension
+from qpurun.language import ast
+from qpurun.language.checker import BUILTINS
+from qpurun.language.errors import QxError
+from qpurun.language.functions import MATH, SIGNATURES
+from qpurun.language.printer import print_spec
+from qpurun.language.units import Dimension
 
 DEFAULT_RUNS = 100
 """Shots per job when no job list is given: Pulser's JSON does not say."""

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from qpurun import ast
-from qpurun.errors import QxSyntaxError, Source, Span
+from qpurun.language import ast
+from qpurun.language.errors import QxSyntaxError, Source, Span
 
 _OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB"}
 
@@ -110,7 +110,7 @@ def parse_tree(text: str, *, filename: str = "<spec>") -> Tree[Token]:
 
 def parse(text: str, *, filename: str = "<spec>") -> ast.Spec:
     """Parse `.qx` text into a syntax tree."""
-    from qpurun.transformer import to_ast
+    from qpurun.language.transformer import to_ast
 
     return to_ast(parse_tree(text, filename=filename))
 

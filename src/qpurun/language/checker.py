@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from qpurun import ast
-from qpurun.errors import (
+from qpurun.language import ast
+from qpurun.language.errors import (
     QxError,
     QxNameError,
     QxSweepError,
@@ -30,8 +30,19 @@ from qpurun.errors import (
     Span,
     raise_all,
 )
-from qpurun.functions import EOM, MATH, SETPOINT, SIGNATURES, UNSERIALIZABLE, VALUE, Kind, Param, Signature, bind
-from qpurun.units import UNIT_DIMENSION, UNIT_SCALE, UNITS_OF, Dimension, describe
+from qpurun.language.functions import (
+    EOM,
+    MATH,
+    SETPOINT,
+    SIGNATURES,
+    UNSERIALIZABLE,
+    VALUE,
+    Kind,
+    Param,
+    Signature,
+    bind,
+)
+from qpurun.language.units import UNIT_DIMENSION, UNIT_SCALE, UNITS_OF, Dimension, describe
 
 BUILTINS = {"pi", "device"}
 
@@ -225,7 +236,7 @@ class _Checker:
                     QxSyntaxError(
                         "`include` was not resolved before checking",
                         statement.span,
-                        hint="compile with qpurun.load/loads, which resolve includes (qpurun.includes.resolve)",
+                        hint="compile with qpurun.load/loads, which resolve includes (`qpurun.language.includes`)",
                     )
                 )
         device = _one(singles, ast.Device)

@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-from qpurun.errors import Span
+from qpurun.language.errors import Span
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qpurun.errors import QxError, Source, Span
+from qpurun.language.errors import QxError, Source, Span
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment

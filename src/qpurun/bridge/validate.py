@@ -54,12 +54,12 @@ from pulser.backend import QPUBackend
 from pulser.devices import Device
 from pulser.parametrized import Parametrized
 
-from qpurun.errors import QxDeviceError, QxError, QxJobError, QxWarning, Source, Span, raise_all
-from qpurun.lower import PULSER_REFUSALS, hint_for, lower
+from qpurun.bridge.lower import PULSER_REFUSALS, hint_for, lower
+from qpurun.language.errors import QxDeviceError, QxError, QxJobError, QxWarning, Source, Span, raise_all
 
 if TYPE_CHECKING:
     from qpurun.api import Experiment
-    from qpurun.jobs import Job
+    from qpurun.bridge.jobs import Job
 
 MAX_REPORTED_JOBS = 10
 

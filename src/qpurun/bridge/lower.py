@@ -39,12 +39,12 @@ from pulser.waveforms import (
     RampWaveform,
 )
 
-from qpurun import ast
-from qpurun.checker import Checked
-from qpurun.errors import QxDeviceError, QxError, QxNameError, QxTypeError, QxUnitError, QxWarning, Span
-from qpurun.functions import EOM, SETPOINT, SIGNATURES, Signature, bind
-from qpurun.jobs import MAX_VALUES, MAX_WAVEFORM_NS
-from qpurun.units import UNIT_DIMENSION, UNIT_SCALE, Dimension
+from qpurun.bridge.jobs import MAX_VALUES, MAX_WAVEFORM_NS
+from qpurun.language import ast
+from qpurun.language.checker import Checked
+from qpurun.language.errors import QxDeviceError, QxError, QxNameError, QxTypeError, QxUnitError, QxWarning, Span
+from qpurun.language.functions import EOM, SETPOINT, SIGNATURES, Signature, bind
+from qpurun.language.units import UNIT_DIMENSION, UNIT_SCALE, Dimension
 
 # More traps than any layout holds; Pulser would try to place them all.
 MAX_TRAPS = 10_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import math
 
-from qpurun.ast import Unit
+from qpurun.language.ast import Unit
 
 
 class Dimension(enum.Enum):

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from qpurun import ast
-from qpurun.checker import Checked
-from qpurun.errors import QxError, QxSweepError, QxTypeError, Span, raise_all
-from qpurun.units import Dimension
+from qpurun.language import ast
+from qpurun.language.checker import Checked
+from qpurun.language.errors import QxError, QxSweepError, QxTypeError, Span, raise_all
+from qpurun.language.units import Dimension
 
 
 @dataclass(frozen=True)
