@@ -79,7 +79,7 @@ def compile_source(
     lowerer = Lowerer(checked, remote_devices=remote_devices)
     lowered = lowerer.lower()
     try:
-        jobs = expand(checked, lowerer.constant)
+        jobs = expand(checked, lowerer.evaluator)
         if checked.mappable and lowerer.written_traps is not None:  # placements numbered as written
             jobs = [
                 dataclasses.replace(

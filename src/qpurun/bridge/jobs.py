@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from qpurun.language import ast
+from qpurun.language.catalog import Dimension
 from qpurun.language.checker import Checked
 from qpurun.language.errors import QxError, QxSweepError, QxTypeError, Span, raise_all
-from qpurun.language.units import Dimension
+from qpurun.language.evaluate import MAX_VALUES, MAX_WAVEFORM_NS, Evaluator
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,6 @@ def _short(value: Any) -> str:
         return f"{value:.6g}"
     return str(value)
 
-
-# More values than any batch could run: refused before they are made.
-MAX_VALUES = 100_000
-# Pulser samples a waveform once per ns: a longer one would not fit in memory.
-MAX_WAVEFORM_NS = 10_000_000
 
 Constant = Callable[[ast.Expr], Any]
 # One job before typing: its values, runs, where it was written, where its runs
@@ -220,8 +216,12 @@ def _typed(name: str, value: Any, checked: Checked, job: str, span: Span | None)
     return [one(x) for x in items]
 
 
-def expand(checked: Checked, constant: Constant) -> list[Job]:
-    """Every job of the spec, in order, with typed values; all problems at once."""
+def expand(checked: Checked, evaluator: Evaluator) -> list[Job]:
+    """Every job of the spec, in order, with typed values; all problems at once.
+
+    `evaluator` knows the spec's device (a sweep may read `ryd.max_amp`).
+    """
+    constant: Constant = evaluator.constant
     default: tuple[Any, Span | None] = (None, None)
     if checked.runs is not None:
         default = (constant(checked.runs.value), checked.runs.span)

@@ -9,78 +9,35 @@ a located `QxWarning`. Pulser does the validating; we only say where.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
-import math
-import operator
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 import pulser
-import pulser.devices
-from pulser.devices._device_datacls import BaseDevice
 from pulser.parametrized import Parametrized
 from pulser.register import RegisterLayout
-from pulser.register.special_layouts import (
-    RectangularLatticeLayout,
-    SquareLatticeLayout,
-    TriangularLatticeLayout,
-)
-from pulser.waveforms import (
-    BlackmanWaveform,
-    CompositeWaveform,
-    ConstantWaveform,
-    CustomWaveform,
-    InterpolatedWaveform,
-    KaiserWaveform,
-    RampWaveform,
-)
 
-from qpurun.bridge.jobs import MAX_VALUES, MAX_WAVEFORM_NS
 from qpurun.language import ast
+from qpurun.language.catalog import ALIASES, EOM, LATTICES, SETPOINT, SHAPES, WAVEFORMS, build_pulse, devices
+from qpurun.language.catalog import real_devices as real_devices
 from qpurun.language.checker import Checked
-from qpurun.language.errors import QxDeviceError, QxError, QxNameError, QxTypeError, QxUnitError, QxWarning, Span
-from qpurun.language.functions import EOM, SETPOINT, SIGNATURES, Signature, bind
-from qpurun.language.units import UNIT_DIMENSION, UNIT_SCALE, Dimension
+from qpurun.language.errors import QxDeviceError, QxError, QxNameError, QxWarning, Span
+from qpurun.language.evaluate import Evaluator
 
-# More traps than any layout holds; Pulser would try to place them all.
-MAX_TRAPS = 10_000
+if TYPE_CHECKING:
+    from qpurun.language.catalog import BaseDevice
 
-RemoteDevices = Callable[[], Mapping[str, BaseDevice]]
+RemoteDevices = Callable[[], Mapping[str, "BaseDevice"]]
 """Where `device remote "NAME"` looks: a connection's `fetch_available_devices`."""
 
 Protocols = Literal["min-delay", "no-delay", "wait-for-all"]
 
 # Exceptions Pulser raises for a request it refuses. Anything else is a bug of ours.
 PULSER_REFUSALS = (ValueError, TypeError, NotImplementedError, RuntimeError, KeyError, IndexError, ZeroDivisionError)
-
-_BINARY: dict[ast.BinaryOperator, Callable[[Any, Any], Any]] = {
-    ast.BinaryOperator.ADD: operator.add,
-    ast.BinaryOperator.SUB: operator.sub,
-    ast.BinaryOperator.MUL: operator.mul,
-    ast.BinaryOperator.DIV: operator.truediv,
-    ast.BinaryOperator.MOD: operator.mod,
-    ast.BinaryOperator.POW: operator.pow,
-}
-
-# numpy ufuncs dispatch to Pulser's parametrized objects (`__array_ufunc__`),
-# so one table serves numbers and variables alike.
-_MATH: dict[str, Callable[[Any], Any]] = {
-    "abs": abs,
-    "floor": np.floor,
-    "ceil": np.ceil,
-    "sqrt": np.sqrt,
-    "exp": np.exp,
-    "log": np.log,
-    "log2": np.log2,
-    "sin": np.sin,
-    "cos": np.cos,
-    "tan": np.tan,
-    "tanh": np.tanh,
-}
 
 _HINTS = (
     ("amplitude goes over the maximum", "lower the amplitude, or read the limit with `<channel>.max_amp`"),
@@ -138,8 +95,8 @@ class Lowerer:
         self.checked = checked
         self.source = checked.source
         self.bindings = bindings
-        self.values: dict[str, Any] = {}
         self.variables: dict[str, Any] = {}
+        """What each variable stands for: Pulser's variable, or one job's value (filled as they are declared)."""
         self.warnings: list[QxWarning] = []
         self.remote_devices = remote_devices
         self.device: BaseDevice = device if device is not None else self.load_device(checked.device)
@@ -147,6 +104,18 @@ class Lowerer:
         self.written_traps: list[int] | None = None
         """For a `traps {}` layout: Pulser's trap id of the N-th trap written (Pulser sorts them)."""
         self.sequence: pulser.Sequence[Any] | None = None
+        self.evaluator = Evaluator(
+            values=checked.values,
+            declared=checked.variables,
+            variables=self.variables,
+            attribute=self.attribute,
+            construct=self.construct,
+            is_symbolic=lambda value: isinstance(value, Parametrized),
+        )
+        self.value = self.evaluator.value
+        self.constant = self.evaluator.constant
+        self.duration = self.evaluator.duration
+        self.point = self.evaluator.point
 
     # ---- located Pulser calls
 
@@ -199,7 +168,7 @@ class Lowerer:
                 from pulser.json.abstract_repr.deserializer import deserialize_device
 
                 return deserialize_device(text)
-        names = [n for n in dir(pulser.devices) if isinstance(getattr(pulser.devices, n), BaseDevice)]
+        names = list(devices())
         if statement.name not in names:
             close = difflib.get_close_matches(statement.name, names, n=1)
             raise QxNameError(
@@ -208,8 +177,7 @@ class Lowerer:
                 self.source,
                 hint=f"did you mean `{close[0]}`?" if close else "devices: " + ", ".join(sorted(names)),
             )
-        device: BaseDevice = getattr(pulser.devices, statement.name)
-        return device
+        return devices()[statement.name]
 
     def lower(self) -> Lowered:
         checked = self.checked
@@ -231,21 +199,19 @@ class Lowerer:
                 self.lower_operation(seq, operation)
         for name, value_declaration in checked.values.items():  # report errors in unused values too
             with self.at(value_declaration):
-                self.value_of(name)
+                self.evaluator.value_of(name)
         return Lowered(seq, self.device, register, self.warnings)
 
     def lower_layout(self, layout: ast.Statement) -> RegisterLayout:
         if isinstance(layout, ast.LatticeLayout):
-            arguments = self.arguments(layout.arguments)
-            positional = arguments.pop(None, [])
-            if layout.shape == "triangular":
-                return TriangularLatticeLayout(*positional, **arguments)
-            if layout.shape == "square":
-                return SquareLatticeLayout(*positional, **arguments)
-            # rectangular(rows, cols, row_spacing, col_spacing): rows first, as said aloud.
-            names = ["rows", "columns", "row_spacing", "col_spacing"]
-            named = dict(zip(names, positional, strict=False)) | {_RECT.get(k, k): v for k, v in arguments.items()}
-            return RectangularLatticeLayout(**named)
+            lattice = LATTICES[layout.shape]
+            aliases = ALIASES.get(layout.shape, {})
+            arguments = tuple(
+                dataclasses.replace(a, name=aliases[a.name]) if a.name in aliases else a for a in layout.arguments
+            )
+            self.evaluator.arguments(arguments)  # the sizes, bounded before Pulser allocates them
+            built: RegisterLayout = lattice.build(self.evaluator.bound(lattice.signature, arguments))
+            return built
         if isinstance(layout, ast.TrapsLayout):
             points = [self.point(p, layout.unit) for p in layout.points]
             written = RegisterLayout(points)
@@ -299,17 +265,9 @@ class Lowerer:
                 return mappable.build_register(self.bindings["qubits"])  # one job's placement
             return mappable
         assert isinstance(register, ast.RegisterShape)
-        arguments = self.arguments(register.arguments)
+        arguments = self.evaluator.arguments(register.arguments)
         positional = arguments.pop(None, [])
-        factories: dict[str, Callable[..., Any]] = {
-            "square": pulser.Register.square,
-            "rectangle": pulser.Register.rectangle,
-            "triangular": pulser.Register.triangular_lattice,
-            "hexagon": pulser.Register.hexagon,
-            "max_connectivity": lambda *a, **k: pulser.Register.max_connectivity(a[0], self.device, *a[1:], **k),
-        }
-        factory = factories[register.shape]
-        result = factory(*positional, prefix="q", **arguments)
+        result = SHAPES[register.shape].build(positional, arguments, self.device)
         if register.auto_layout:
             result = result.with_automatic_layout(self.device)
         return result
@@ -387,7 +345,7 @@ class Lowerer:
             self.lower_eom(seq, op)
 
     def lower_eom(self, seq: pulser.Sequence[Any], op: ast.Eom) -> None:
-        setpoint = self.bound_values(EOM, op.arguments)
+        setpoint = self.evaluator.bound(EOM, op.arguments)
         drift = bool(setpoint.pop("correct_phase_drift", False))
         seq.enable_eom_mode(
             op.channel,
@@ -410,143 +368,13 @@ class Lowerer:
                 elif isinstance(inner, ast.EomDelay):
                     seq.delay(self.duration(inner.duration), op.channel)
                 else:
-                    new = self.bound_values(SETPOINT, inner.arguments)
+                    new = self.evaluator.bound(SETPOINT, inner.arguments)
                     seq.modify_eom_setpoint(
                         op.channel, new["amplitude"], new["detuning_on"], new.get("optimal_detuning_off", 0.0)
                     )
         seq.disable_eom_mode(op.channel, correct_phase_drift=drift)
 
     # ---- values
-
-    def point(self, point: ast.Point, unit: ast.Unit | None) -> tuple[float, ...]:
-        scale = UNIT_SCALE[unit] if unit is not None else 1
-        return tuple(float(self.constant(c)) * scale for c in point.coordinates)
-
-    def arguments(self, arguments: tuple[ast.Argument, ...]) -> dict[Any, Any]:
-        """Call arguments as {None: [positional...], name: value}, evaluated."""
-        result: dict[Any, Any] = {}
-        for argument in arguments:
-            value = self.constant(argument.value)
-            # Layouts and generated registers: a count this large would not fit in memory.
-            if (
-                isinstance(value, int | float | np.number)
-                and "spacing" not in (argument.name or "")
-                and abs(float(value)) > MAX_TRAPS
-            ):
-                raise QxDeviceError(
-                    f"{value:g} is too many for a layout or a register (at most {MAX_TRAPS})",
-                    argument.value.span,
-                )
-            if argument.name is None:
-                result.setdefault(None, []).append(value)
-            else:
-                result[argument.name] = value
-        return result
-
-    def bound_values(self, signature: Signature, arguments: tuple[ast.Argument, ...]) -> dict[str, Any]:
-        return {name: self.value(expr) for name, expr in bind(signature, arguments).items()}  # type: ignore[arg-type]
-
-    def constant(self, expr: ast.Expr) -> Any:
-        """A value that may not depend on a variable (coordinates, weights, sweeps)."""
-        value = self.value(expr)
-        if isinstance(value, Parametrized) or (
-            isinstance(value, list) and any(isinstance(v, Parametrized) for v in value)
-        ):
-            raise QxTypeError("this value cannot depend on a variable", expr.span, hint="use a number here")
-        return value
-
-    def duration(self, expr: ast.Expr) -> Any:
-        """A time slot: a computed `1 us / 3` is an error, not a duration Pulser rounds."""
-        value = self.value(expr)
-        return value if isinstance(value, Parametrized) else sampled_ns(value, expr.span)
-
-    def value_of(self, name: str) -> Any:
-        if name not in self.values:
-            declaration = self.checked.values[name]
-            self.values[name] = self.value(declaration.value)
-        return self.values[name]
-
-    def value(self, expr: ast.Expr) -> Any:
-        if isinstance(expr, ast.Number):
-            return expr.value
-        if isinstance(expr, ast.Name):
-            if expr.id == "pi":
-                return math.pi
-            if expr.id in self.checked.variables:
-                if expr.id not in self.variables:
-                    raise QxTypeError(
-                        f"`{expr.id}` is a variable, but this value must be a fixed number",
-                        expr.span,
-                        hint="use a number, or a `let` of numbers, here",
-                    )
-                return self.variables[expr.id]
-            return self.value_of(expr.id)
-        if isinstance(expr, ast.Quantity):
-            return self.quantity(expr)
-        if isinstance(expr, ast.BinaryOp):
-            left, right = self.value(expr.left), self.value(expr.right)
-            if isinstance(left, list) or isinstance(right, list):
-                left, right = _array(left), _array(right)
-            if isinstance(left, list) or isinstance(right, list):  # Python would repeat a list times an int
-                raise QxTypeError(
-                    f"cannot compute `{expr.op.value}` on a list that holds a variable",
-                    expr.span,
-                    hint=_LIST_OF_VARIABLES,
-                )
-            try:
-                return _BINARY[expr.op](left, right)
-            except ZeroDivisionError:
-                raise QxTypeError("division by zero", expr.span) from None
-            except OverflowError:
-                raise QxTypeError("this number is too large to compute", expr.span) from None
-            except ValueError as error:  # lists of different lengths
-                if isinstance(left, np.ndarray) and isinstance(right, np.ndarray) and left.shape != right.shape:
-                    raise QxTypeError(
-                        f"cannot combine a list of {left.size} values with a list of {right.size}", expr.span
-                    ) from None
-                raise QxTypeError(str(error), expr.span) from None
-        if isinstance(expr, ast.UnaryOp):
-            operand = self.value(expr.operand)
-            operand = _array(operand) if isinstance(operand, list) else operand
-            if isinstance(operand, list):
-                raise QxTypeError("cannot negate a list that holds a variable", expr.span, hint=_LIST_OF_VARIABLES)
-            return -operand if expr.op is ast.UnaryOperator.NEG else operand
-        if isinstance(expr, ast.Index):
-            container = self.value(expr.value)
-            index = self.value(expr.index)
-            if not isinstance(container, Parametrized):
-                if isinstance(index, Parametrized):
-                    raise QxTypeError(
-                        "only an array variable can be indexed by a variable; this list is fixed",
-                        expr.index.span,
-                        hint="declare the list as an array variable (`var xs: float[2]`) and give it in the jobs",
-                    )
-                if isinstance(index, float) and index.is_integer():
-                    index = int(index)
-                if not isinstance(index, int | np.integer):
-                    raise QxTypeError(f"an index must be a whole number, not {index}", expr.index.span)
-                if not -len(container) <= index < len(container):
-                    raise QxTypeError(f"index {index} is outside a list of {len(container)}", expr.index.span)
-            return container[index]
-        if isinstance(expr, ast.Attribute):
-            return self.attribute(expr)
-        if isinstance(expr, ast.ListExpr):
-            items = [self.value(item) for item in expr.items]
-            if all(isinstance(i, int | float | np.integer | np.floating) for i in items):
-                return np.asarray(items, dtype=float if any(isinstance(i, float | np.floating) for i in items) else int)
-            return items
-        assert isinstance(expr, ast.Call)
-        return self.call(expr)
-
-    def quantity(self, expr: ast.Quantity) -> Any:
-        value = self.value(expr.value)
-        scale = UNIT_SCALE[expr.unit]
-        if isinstance(value, list):
-            value = _array(value)
-        scaled = value * scale
-        if UNIT_DIMENSION[expr.unit] is Dimension.TIME and not isinstance(scaled, Parametrized):
-            return whole_ns(scaled, expr.span)
-        return scaled
 
     def attribute(self, expr: ast.Attribute) -> Any:
         owner = expr.value
@@ -571,70 +399,12 @@ class Lowerer:
             )
         return value
 
-    def call(self, expr: ast.Call) -> Any:
-        name = expr.function
-        bound = bind(SIGNATURES[name], expr.arguments)
-        args = {k: [self.value(x) for x in v] if isinstance(v, list) else self.value(v) for k, v in bound.items()}
-        if name in _MATH:
-            return _MATH[name](_array(args["x"]) if isinstance(args["x"], list) else args["x"])
-        if name == "linspace":
-            count: Any = args["num"]
-            if not float(count).is_integer() or count < 1:
-                raise QxTypeError("`linspace` needs a whole number of points (at least 1)", expr.span)
-            if count > MAX_VALUES:
-                raise QxTypeError(f"`linspace` of {count:g} points; at most {MAX_VALUES} are allowed", expr.span)
-            return np.linspace(args["start"], args["stop"], int(count))
-        if "duration" in args and not isinstance(args["duration"], Parametrized):
-            args["duration"] = sampled_ns(args["duration"], bound["duration"].span)  # type: ignore[union-attr]
+    def construct(self, expr: ast.Call, name: str, args: dict[str, Any]) -> Any:
+        """The Pulser pulse or waveform of a call, built from the catalog."""
         if name == "pulse":
-            return self.pulse(args)
+            return build_pulse(args, _is_waveform)
         with self.at(expr):
-            return self.waveform(name, args)
-
-    def waveform(self, name: str, args: dict[str, Any]) -> Any:
-        if name == "constant":
-            return ConstantWaveform(args["duration"], args["value"])
-        if name == "ramp":
-            return RampWaveform(args["duration"], args["start"], args["stop"])
-        if name == "blackman":
-            if "max" in args:
-                return BlackmanWaveform.from_max_val(args["max"], args["area"])
-            return BlackmanWaveform(args["duration"], args["area"])
-        if name == "kaiser":
-            beta = {"beta": args["beta"]} if "beta" in args else {}
-            if "max" in args:
-                return KaiserWaveform.from_max_val(args["max"], args["area"], **beta)
-            return KaiserWaveform(args["duration"], args["area"], **beta)
-        if name == "interpolated":
-            times = {"times": args["times"]} if "times" in args else {}
-            return InterpolatedWaveform(args["duration"], args["values"], **times)
-        if name == "composite":
-            return CompositeWaveform(*args["waveforms"])
-        assert name == "custom"
-        return CustomWaveform(args["samples"])
-
-    def pulse(self, args: dict[str, Any]) -> Any:
-        phase = args.get("phase", 0)
-        shift = args.get("post_phase_shift", 0)
-        amplitude = args.get("amplitude", 0)
-        detuning = args.get("detuning", 0)
-        if "duration" in args:
-            return pulser.Pulse.ConstantPulse(args["duration"], amplitude, detuning, phase, shift)
-        if _is_waveform(phase):
-            return pulser.Pulse.ArbitraryPhase(amplitude, phase, shift)
-        amplitude_is_waveform = _is_waveform(amplitude)
-        detuning_is_waveform = _is_waveform(detuning)
-        if amplitude_is_waveform and detuning_is_waveform:
-            return pulser.Pulse(amplitude, detuning, phase, shift)
-        if amplitude_is_waveform:
-            return pulser.Pulse.ConstantDetuning(amplitude, detuning, phase, shift)
-        return pulser.Pulse.ConstantAmplitude(amplitude, detuning, phase, shift)
-
-
-_LIST_OF_VARIABLES = (
-    "Pulser cannot compute with a list of variables; declare an array variable (`var xs: float[3]`) "
-    "and compute with it, or compute inside the list"
-)
+            return WAVEFORMS[name].build(args)
 
 
 def _protocol(protocol: ast.Protocol | None, default: Protocols) -> Protocols:
@@ -642,9 +412,6 @@ def _protocol(protocol: ast.Protocol | None, default: Protocols) -> Protocols:
         return default
     value: Protocols = protocol.value
     return value
-
-
-_RECT = {"rows": "rows", "cols": "columns", "columns": "columns"}
 
 
 def _is_waveform(value: Any) -> bool:
@@ -662,59 +429,12 @@ def _is_waveform(value: Any) -> bool:
     return False
 
 
-def _array(value: Any) -> Any:
-    if isinstance(value, list):
-        try:
-            return np.asarray(value, dtype=float)
-        except (TypeError, ValueError):
-            return value
-    return value
-
-
-def whole_ns(value: Any, span: Span | None) -> Any:
-    """A time in ns as Pulser wants it: an int, or an error if it is not whole."""
-    array = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(array)):
-        raise QxUnitError("this time is not a finite number of ns", span, hint="a number this large overflows")
-    rounded = np.round(array)
-    if np.any(np.abs(array - rounded) > 1e-6 * np.maximum(1, np.abs(array))):
-        bad = array[np.abs(array - rounded) > 1e-6 * np.maximum(1, np.abs(array))].flat[0]
-        raise QxUnitError(
-            f"{bad:g} ns is not a whole number of ns",
-            span,
-            hint="Pulser durations are integers in ns",
-        )
-    if array.ndim == 0:
-        return int(rounded)
-    return rounded.astype(int)
-
-
-def sampled_ns(value: Any, span: Span | None) -> Any:
-    """A duration Pulser will sample once per ns: whole, and short enough to hold in memory."""
-    duration = whole_ns(value, span)
-    if np.any(np.asarray(duration) > MAX_WAVEFORM_NS):
-        raise QxDeviceError(
-            f"{np.max(duration)} ns is too long to sample (at most {MAX_WAVEFORM_NS} ns)",
-            span,
-            hint="Pulser keeps one sample per ns; no device runs a pulse this long",
-        )
-    return duration
-
-
 def lower(checked: Checked, *, bindings: Mapping[str, Any] | None = None, device: BaseDevice | None = None) -> Lowered:
     """Build the Pulser sequence of a checked spec (parametrized unless `bindings`).
 
     Pass the `device` already loaded for this spec to skip loading it again.
     """
     return Lowerer(checked, bindings=bindings, device=device).lower()
-
-
-def real_devices() -> dict[str, BaseDevice]:
-    """Pulser's real devices by name: what the embedded local connection offers."""
-    from pulser.devices import Device
-
-    found = (getattr(pulser.devices, n) for n in dir(pulser.devices))
-    return {d.name: d for d in found if isinstance(d, Device)}
 
 
 def to_json(sequence: pulser.Sequence[Any]) -> str:

@@ -12,6 +12,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from qpurun.language.catalog import Unit as Unit  # a unit as written; the catalog knows its dimension
 from qpurun.language.errors import Span
 
 
@@ -35,22 +36,6 @@ class BinaryOperator(enum.Enum):
 class UnaryOperator(enum.Enum):
     NEG = "-"
     POS = "+"
-
-
-class Unit(enum.Enum):
-    """A unit as written; `units.py` knows its dimension and scale."""
-
-    NS = "ns"
-    US = "us"
-    MS = "ms"
-    RAD_PER_US = "rad/us"
-    MHZ = "MHz"
-    UM = "um"
-    NM = "nm"
-    RAD = "rad"
-    DEG = "deg"
-    GAUSS = "G"
-    MILLITESLA = "mT"
 
 
 @dataclass(frozen=True)

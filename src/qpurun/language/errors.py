@@ -12,7 +12,7 @@ traceback. The CLI prints `str()` on stderr as is; the exit code is on the right
     ├── QxDeviceError         Pulser refused a statement (device limits, channel rules)    2
     ├── QxJobError            one job of the sweep does not build on the device            2
     ├── QxTemplateError       (templates) a Jinja spec does not render, or lacks a value   2
-    ├── QxImportError         (importer) the JSON is not a Pulser sequence, or holds       2
+    ├── QxImportError         (bridge.importer) the JSON is not a Pulser sequence, or holds       2
     │                         what `.qx` cannot say; located in the JSON file
     └── QxConfigError         a bad qpurun.toml / [tool.qpurun] value, or a bad override   2
     QxErrors                  several QxErrors found in one pass, reported together        2
@@ -24,7 +24,7 @@ a line of its own (`with_hint`, the house format). The CLI prints it after
 `qpurun: `, the lower ones wrapped in one of the two at the bottom::
 
     HintedError               (errors) their base: `message` and `hint`
-    ├── TargetError           (targets) an unknown target name; a ValueError too           2, as UsageProblem
+    ├── TargetError           (run.targets) an unknown target name; a ValueError too           2, as UsageProblem
     ├── CredentialsError      (run.credentials) Pasqal Cloud credentials missing,          3, as BackendError;
     │                         unusable or unsafe; the message never holds a secret         `backends` shows the hint
     ├── StoreError            (run.store) the SQLite store cannot be used; names the file  3, as EnvironmentProblem

@@ -1,287 +1,46 @@
-"""Pulser abstract-representation JSON to a `.qx` syntax tree: what `qpurun import` writes.
+"""The statements of a spec rebuilt from Pulser's JSON: register, channels, operations, EOM blocks, jobs.
 
-The inverse of `lower.py`: every construct is mapped back to the statement
-whose lowering gives it, so that compiling the output rebuilds an equal
-sequence. It is written as a person would write it: a known layout by its
-name, a waveform or pulse used twice declared once, units on literals (`ns`,
-`rad/us`, `um`; phases bare, in rad, with `pi` where the value is a simple
-fraction of it), and expressions of variables kept symbolic.
-
-What `.qx` cannot say (an `align` that does not wait at rest, operations on
-other channels while one is in EOM mode, a second detuning map on one DMM,
-...) is a `QxImportError` naming the construct, never a silently different
-spec. Configuration calls Pulser made after the first operation
-(`config_slm_mask`, `config_detuning_map`) become setup statements, which run
-first: for Pulser both only act from the first pulse on.
+See the package's docstring for what is written how, and what cannot be.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from qpurun.bridge.importer import DEFAULT_RUNS, QxImportError
+from qpurun.bridge.importer.recognise import (
+    calibrated_layout,
+    known_devices,
+    lattice_layout,
+    register_shape,
+    strip_versions,
+)
+from qpurun.bridge.importer.values import WRITTEN_UNIT, coordinate, has_variable, literal
+from qpurun.bridge.importer.values import key as json_key
 from qpurun.language import ast
-from qpurun.language.checker import BUILTINS
-from qpurun.language.errors import QxError
-from qpurun.language.functions import MATH, SIGNATURES
-from qpurun.language.printer import print_spec
-from qpurun.language.units import Dimension
-
-DEFAULT_RUNS = 100
-"""Shots per job when no job list is given: Pulser's JSON does not say."""
+from qpurun.language.catalog import (
+    BUILTINS,
+    MATH,
+    OPERATORS,
+    VALUE,
+    Dimension,
+    signatures,
+    waveform_duration,
+    waveform_for,
+)
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\Z")
-_BINARY = {
-    "add": ast.BinaryOperator.ADD,
-    "sub": ast.BinaryOperator.SUB,
-    "mul": ast.BinaryOperator.MUL,
-    "div": ast.BinaryOperator.DIV,
-    "mod": ast.BinaryOperator.MOD,
-    "pow": ast.BinaryOperator.POW,
-}
-_UNIT = {
-    Dimension.TIME: ast.Unit.NS,
-    Dimension.FREQUENCY: ast.Unit.RAD_PER_US,
-    Dimension.DISTANCE: ast.Unit.UM,
-}
 _DEFAULT_PROTOCOL = {
     "pulse": "min-delay",
     "pulse_arbitrary_phase": "min-delay",
     "add_eom_pulse": "min-delay",
     "add_dmm_detuning": "no-delay",
 }
-_KAISER_BETA = 14.0
 _T, _F, _A = Dimension.TIME, Dimension.FREQUENCY, Dimension.ANGLE
-_LATTICES = (
-    (re.compile(r"TriangularLatticeLayout\((\d+), ([0-9.e+-]+)µm\)\Z"), "triangular"),
-    (re.compile(r"SquareLatticeLayout\((\d+)x(\d+), ([0-9.e+-]+)µm\)\Z"), "square"),
-    (re.compile(r"RectangularLatticeLayout\((\d+)x(\d+), ([0-9.e+-]+)x([0-9.e+-]+)µm\)\Z"), "rectangular"),
-)
-
-
-class QxImportError(QxError):
-    """The JSON holds something `.qx` cannot say (yet), or is not a Pulser sequence."""
-
-    kind = "import error"
-
-
-def import_sequence(
-    seq_json: str,
-    *,
-    jobs: list[dict[str, Any]] | None = None,
-    name: str | None = None,
-    runs: int | None = None,
-    side_files: dict[str, str] | None = None,
-) -> ast.Spec:
-    """The spec of a Pulser sequence's abstract representation (parametrized or not).
-
-    `jobs` is the batch's job list (`[{"runs": N, "variables": {...}}]`), written
-    as a `jobs` block; without it, one job binds each variable to the default
-    value in the JSON and runs `runs` (default `DEFAULT_RUNS`) shots.
-
-    A device that is not a `pulser.devices` device, or a layout with a custom
-    name, is written to a file beside the spec: pass `side_files`, a dict the
-    importer fills with {file name: text}; without it, such a sequence is an error.
-    """
-    try:
-        data = json.loads(seq_json)
-    except json.JSONDecodeError as error:
-        raise QxImportError(f"the input is not JSON: {error}") from None
-    if not isinstance(data, dict) or "operations" not in data or "register" not in data:
-        raise QxImportError("the input is not a Pulser sequence in the abstract representation")
-    _validate(seq_json)
-    try:
-        return _Importer(data, jobs=jobs, name=name, runs=runs, side_files=side_files).spec()
-    except (ValueError, KeyError, TypeError) as error:  # Pulser refusing a layout or register we rebuild
-        raise QxImportError(f"cannot read the sequence: {error}") from None
-
-
-def _validate(seq_json: str) -> None:
-    """Pulser's own schema check, so that a malformed file is named as such, not half-imported."""
-    import jsonschema  # type: ignore[import-untyped]
-    from pulser.json.abstract_repr.validation import validate_abstract_repr
-
-    try:
-        validate_abstract_repr(seq_json, "sequence")
-    except jsonschema.ValidationError as error:
-        # The schema is a union of unions; the deepest complaint finds the entry at fault
-        # (`operations/3`, `register/0`), though not always the field within it.
-        deepest: list[str | int] = []
-        pending = [error]
-        while pending:
-            current = pending.pop()
-            pending.extend(current.context or ())
-            if len(current.absolute_path) > len(deepest):
-                deepest = list(current.absolute_path)
-        part: Any = json.loads(seq_json)
-        for key in deepest[:2]:
-            part = part[key]
-        where = "/".join(str(key) for key in deepest[:2]) or "the top level"
-        raise QxImportError(
-            f"this is not a valid Pulser sequence: {where} is none of the forms Pulser writes "
-            f"({json.dumps(part)[:100]})",
-            hint="export it with `Sequence.to_abstract_repr()`",
-        ) from None
-
-
-def import_text(
-    seq_json: str,
-    *,
-    jobs: list[dict[str, Any]] | None = None,
-    name: str | None = None,
-    runs: int | None = None,
-    side_files: dict[str, str] | None = None,
-) -> str:
-    """`import_sequence`, printed as canonical `.qx` text."""
-    return print_spec(import_sequence(seq_json, jobs=jobs, name=name, runs=runs, side_files=side_files))
-
-
-# ---- literals ------------------------------------------------------------------------
-
-
-def _pi_form(value: float, unit: ast.Unit | None) -> ast.Expr | None:
-    """`p * pi / q` (the unit on `pi`) when it evaluates to exactly `value`."""
-    if value == 0 or not math.isfinite(value):
-        return None
-    magnitude = abs(value)
-    ratio = magnitude / math.pi
-    for q in range(1, 13):
-        p = round(ratio * q)
-        if p < 1 or p > 100 or math.gcd(p, q) != 1:
-            continue
-        if (p * math.pi) / q != magnitude:  # the lowering's own order of operations
-            continue
-        # The sign goes on the first factor (`-3 * pi / 4`, `-pi / 2`): IEEE products
-        # and quotients are symmetric in sign, so the value is still exact.
-        sign = 1 if value > 0 else -1
-        form: ast.Expr = ast.Name("pi") if unit is None else ast.Quantity(ast.Name("pi"), unit)
-        if p != 1:
-            form = ast.BinaryOp(ast.BinaryOperator.MUL, ast.Number(sign * p), form)
-        elif sign < 0:
-            form = ast.UnaryOp(ast.UnaryOperator.NEG, form)
-        if q != 1:
-            form = ast.BinaryOp(ast.BinaryOperator.DIV, form, ast.Number(q))
-        return form
-    return None
-
-
-def _literal(value: int | float, dimension: Dimension | None) -> ast.Expr:
-    """A number in the unit of its slot: `100 ns`, `-2.5 rad/us`, `pi / 2`, `0`."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise QxImportError(f"expected a number, found {value!r}")
-    unit = _UNIT.get(dimension) if dimension is not None else None
-    if isinstance(value, float) and dimension is not Dimension.TIME and not value.is_integer():
-        pi = _pi_form(value, unit)
-        if pi is not None:
-            return pi
-    if value == 0:
-        return ast.Number(0)
-    if unit is None:
-        return ast.Number(value)
-    quantity = ast.Quantity(ast.Number(abs(value)), unit)
-    return quantity if value > 0 else ast.UnaryOp(ast.UnaryOperator.NEG, quantity)
-
-
-def _coordinate(value: float) -> ast.Number:
-    """Coordinates are floats for Pulser either way: `5` reads better than `5.0`."""
-    if isinstance(value, float) and value.is_integer():
-        return ast.Number(int(value))
-    return ast.Number(value)
-
-
-def _key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=lambda o: o.name)
-
-
-def _strip_versions(value: Any) -> Any:
-    """A device or layout JSON without the Pulser version that wrote it."""
-    if isinstance(value, dict):
-        return {k: _strip_versions(v) for k, v in value.items() if k != "pulser_version"}
-    if isinstance(value, list):
-        return [_strip_versions(v) for v in value]
-    return value
-
-
-def _has_variable(value: Any) -> bool:
-    if isinstance(value, dict):
-        return "variable" in value or any(_has_variable(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_variable(v) for v in value)
-    return False
-
-
-def _duration(waveform: dict[str, Any]) -> Any:
-    """A waveform's duration as it appears in the JSON (None when it is computed)."""
-    kind = waveform.get("kind")
-    if kind in ("constant", "ramp", "blackman", "kaiser", "interpolated"):
-        return waveform["duration"]
-    if kind == "custom" and isinstance(waveform["samples"], list):
-        return len(waveform["samples"])
-    if kind == "composite":
-        parts = [_duration(w) for w in waveform["waveforms"]]
-        if all(isinstance(p, int | float) and not isinstance(p, bool) for p in parts):
-            return sum(parts)
-    return None
-
-
-@functools.cache
-def _known_devices() -> dict[str, str]:
-    """The `pulser.devices` devices by name, as abstract-representation JSON (made once: it is slow)."""
-    import pulser.devices
-    from pulser.devices._device_datacls import BaseDevice
-
-    names = sorted(n for n in dir(pulser.devices) if isinstance(getattr(pulser.devices, n), BaseDevice))
-    return {name: str(getattr(pulser.devices, name).to_abstract_repr()) for name in names}
-
-
-def _register_shape(register: list[dict[str, Any]]) -> ast.RegisterShape | None:
-    """`register square(3, spacing = 5 um)` when Pulser's generator (with ids q0, q1, ...) gives exactly this."""
-    import pulser
-
-    count = len(register)
-    if count < 2 or "z" in register[0] or [q["name"] for q in register] != [f"q{i}" for i in range(count)]:
-        return None
-    points = np.array([[q["x"], q["y"]] for q in register], dtype=float)
-    gaps = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=-1)
-    spacing = round(float(gaps[~np.eye(count, dtype=bool)].min()), 9)
-    if spacing <= 0:
-        return None
-    candidates: list[tuple[str, tuple[int, ...]]] = []
-    side = math.isqrt(count)
-    if side * side == count:
-        candidates.append(("square", (side,)))
-    pairs = [(rows, count // rows) for rows in range(1, count + 1) if count % rows == 0]
-    candidates += [("rectangle", pair) for pair in pairs]
-    candidates += [("triangular", pair) for pair in pairs]
-    layers = next((n for n in range(1, 20) if 1 + 3 * n * (n + 1) == count), None)
-    if layers is not None:
-        candidates.append(("hexagon", (layers,)))
-    factories: dict[str, Callable[..., Any]] = {
-        "square": pulser.Register.square,
-        "rectangle": pulser.Register.rectangle,
-        "triangular": pulser.Register.triangular_lattice,
-        "hexagon": pulser.Register.hexagon,
-    }
-    written: int | float = int(spacing) if spacing.is_integer() else spacing
-    for shape, sizes in candidates:
-        made = factories[shape](*sizes, spacing=written, prefix="q")
-        coordinates = np.array([made.qubits[f"q{i}"].as_array() for i in range(count)], dtype=float)
-        if coordinates.shape == points.shape and np.allclose(coordinates, points, rtol=0, atol=1e-9):
-            arguments = tuple(ast.Argument(None, ast.Number(n)) for n in sizes)
-            return ast.RegisterShape(
-                shape, (*arguments, ast.Argument("spacing", ast.Quantity(ast.Number(written), ast.Unit.UM)))
-            )
-    return None
-
-
-# ---- the importer ----------------------------------------------------------------------
 
 
 @dataclass
@@ -321,7 +80,7 @@ class _Importer:
         self.register_coordinates: dict[str, list[float]] = {}
         self.variables: dict[str, _Variable] = {}
         self.channels: dict[str, str] = dict(data.get("channels", {}))
-        self.taken: set[str] = set(BUILTINS) | set(SIGNATURES)
+        self.taken: set[str] = set(BUILTINS) | set(signatures())
         self.waveform_count: dict[str, int] = {}
         self.waveform_names: dict[str, str] = {}
         self.pulse_count: dict[str, int] = {}
@@ -349,7 +108,7 @@ class _Importer:
         setup, operations = self.split_setup(data["operations"])
         statements.extend(setup)
         if "magnetic_field" in data:
-            field_ = ast.Point(tuple(_coordinate(c) for c in data["magnetic_field"]))
+            field_ = ast.Point(tuple(coordinate(c) for c in data["magnetic_field"]))
             statements.append(ast.MagneticField(field_, ast.Unit.GAUSS))
         if "slm_mask_targets" in data:
             statements.append(ast.SlmMask(tuple(self.qubit_id(q) for q in data["slm_mask_targets"])))
@@ -370,7 +129,7 @@ class _Importer:
                 f"{what} `{name}` is not a name `.qx` can write (a letter or `_`, then letters, digits, `_`)",
                 hint=hint,
             )
-        if what != "qubit" and (name in BUILTINS or name in SIGNATURES):
+        if what != "qubit" and (name in BUILTINS or name in signatures()):
             raise QxImportError(f"{what} `{name}` is a built-in name in `.qx`; rename it in Pulser first")
         if what == "variable" and name == "runs":
             raise QxImportError("a variable named `runs` cannot be given values in `.qx`: `runs` is the job's shots")
@@ -388,7 +147,7 @@ class _Importer:
     # ---- device, layout, register
 
     def device(self, device: Any) -> ast.Device:
-        known = _known_devices()
+        known = known_devices()
         if isinstance(device, str):
             if device not in known:
                 raise QxImportError(
@@ -397,9 +156,9 @@ class _Importer:
             self.device_json = json.loads(known[device])
             return ast.Device(device)
         self.device_json = device
-        wanted = _strip_versions(device)
+        wanted = strip_versions(device)
         for candidate, text in known.items():
-            if _strip_versions(json.loads(text)) == wanted:
+            if strip_versions(json.loads(text)) == wanted:
                 return ast.Device(candidate)
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(device.get("name", "device"))) or "device"
         return ast.Device(self.side_file(f"{stem}.json", json.dumps(device, indent=2), "device"), is_file=True)
@@ -451,10 +210,10 @@ class _Importer:
             )
         else:
             statements.append(
-                _register_shape(register)
+                register_shape(register)
                 or ast.RegisterEntries(
                     tuple(
-                        ast.CoordinateEntry(q, ast.Point(tuple(_coordinate(c) for c in coords)), ast.Unit.UM)
+                        ast.CoordinateEntry(q, ast.Point(tuple(coordinate(c) for c in coords)), ast.Unit.UM)
                         for q, coords in self.register_coordinates.items()
                     )
                 )
@@ -463,73 +222,15 @@ class _Importer:
 
     def layout(self, layout: dict[str, Any]) -> ast.Statement:
         from pulser.register import RegisterLayout
-        from pulser.register.special_layouts import (
-            RectangularLatticeLayout,
-            SquareLatticeLayout,
-            TriangularLatticeLayout,
-        )
 
+        known = lattice_layout(layout) or calibrated_layout(layout, self.device_object())
+        if known is not None:
+            return known
         coordinates = layout["coordinates"]
         slug = layout.get("slug")
-        wanted = _strip_versions(layout)
-
-        def same(candidate: Any) -> bool:
-            return bool(_strip_versions(json.loads(candidate.to_abstract_repr())) == wanted)
-
-        def distance(value: str) -> ast.Expr:
-            number = float(value)
-            return ast.Quantity(ast.Number(int(number) if number.is_integer() else number), ast.Unit.UM)
-
-        for pattern, shape in _LATTICES if isinstance(slug, str) else ():
-            match = pattern.match(str(slug))
-            if match is None:
-                continue
-            numbers = match.groups()
-            try:
-                if shape == "triangular":
-                    if same(TriangularLatticeLayout(int(numbers[0]), float(numbers[1]))):
-                        return ast.LatticeLayout(
-                            shape,
-                            (
-                                ast.Argument(None, ast.Number(int(numbers[0]))),
-                                ast.Argument("spacing", distance(numbers[1])),
-                            ),
-                        )
-                elif shape == "square":
-                    if same(SquareLatticeLayout(int(numbers[0]), int(numbers[1]), float(numbers[2]))):
-                        return ast.LatticeLayout(
-                            shape,
-                            (
-                                ast.Argument(None, ast.Number(int(numbers[0]))),
-                                ast.Argument(None, ast.Number(int(numbers[1]))),
-                                ast.Argument("spacing", distance(numbers[2])),
-                            ),
-                        )
-                else:
-                    rows, columns = int(numbers[0]), int(numbers[1])
-                    for col, row in ((numbers[2], numbers[3]), (numbers[3], numbers[2])):
-                        candidate = RectangularLatticeLayout(
-                            rows, columns, col_spacing=float(col), row_spacing=float(row)
-                        )
-                        if same(candidate):
-                            return ast.LatticeLayout(
-                                shape,
-                                (
-                                    ast.Argument(None, ast.Number(rows)),
-                                    ast.Argument(None, ast.Number(columns)),
-                                    ast.Argument("row_spacing", distance(row)),
-                                    ast.Argument("col_spacing", distance(col)),
-                                ),
-                            )
-            except ValueError:
-                continue
-        device = self.device_object()
-        for calibrated in getattr(device, "pre_calibrated_layouts", ()) if device is not None else ():
-            if same(calibrated):
-                return ast.CalibratedLayout(getattr(calibrated, "slug", None) or str(calibrated))
         if slug is None:
             three_d = bool(coordinates) and len(coordinates[0]) == 3
-            points = tuple(ast.Point(tuple(_coordinate(c) for c in point)) for point in coordinates)
+            points = tuple(ast.Point(tuple(coordinate(c) for c in point)) for point in coordinates)
             return ast.TrapsLayout(points, ast.Unit.UM, three_d=three_d)
         text = RegisterLayout(coordinates, slug=slug).to_abstract_repr()
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", slug).strip("_") or "layout"
@@ -618,7 +319,7 @@ class _Importer:
         self.note_dimension(value, dimension)
         if isinstance(value, list):
             items = tuple(self.expression(v) for v in value)
-            unit = _UNIT.get(dimension) if dimension is not None else None
+            unit = WRITTEN_UNIT.get(dimension) if dimension is not None else None
             numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
             # A unit only on a list of numbers: on one holding a variable it would scale a Python list.
             if unit is None or unit is ast.Unit.NS or not numbers or not any(v != 0 for v in value):
@@ -626,13 +327,13 @@ class _Importer:
             return ast.Quantity(ast.ListExpr(items), unit)
         if isinstance(value, dict):
             return self.expression(value)
-        return _literal(value, dimension)
+        return literal(value, dimension)
 
     def expression(self, value: Any) -> ast.Expr:
         if isinstance(value, bool):
             raise QxImportError(f"expected a number, found {value!r}")
         if isinstance(value, int | float):
-            return _literal(value, None)
+            return literal(value, None)
         if isinstance(value, list):
             return ast.ListExpr(tuple(self.expression(v) for v in value))
         if not isinstance(value, dict):
@@ -653,8 +354,9 @@ class _Importer:
             if variable.scalar and value.get("rhs") == 0:
                 return ast.Name(variable.name)
             return ast.Index(ast.Name(variable.name), self.expression(value.get("rhs")))
-        if expression in _BINARY:
-            return ast.BinaryOp(_BINARY[expression], self.expression(lhs), self.expression(value.get("rhs")))
+        if expression in OPERATORS:
+            operator = ast.BinaryOperator(OPERATORS[expression])
+            return ast.BinaryOp(operator, self.expression(lhs), self.expression(value.get("rhs")))
         if expression == "neg":
             return ast.UnaryOp(ast.UnaryOperator.NEG, self.expression(lhs))
         if expression in MATH:
@@ -667,7 +369,7 @@ class _Importer:
 
     def waveform(self, waveform: dict[str, Any], dimension: Dimension | None) -> ast.Expr:
         """A waveform, by name when it is used more than once."""
-        key = _key([waveform, dimension.name if dimension else None])
+        key = json_key([waveform, dimension.name if dimension else None])
         if self.waveform_count.get(key, 0) > 1:
             if key not in self.waveform_names:
                 name = self.fresh("w")
@@ -678,49 +380,27 @@ class _Importer:
         return self.waveform_call(waveform, dimension)
 
     def waveform_call(self, waveform: dict[str, Any], dimension: Dimension | None) -> ast.Call:
-        kind = waveform.get("kind")
-
-        def arg(name: str | None, value: ast.Expr) -> ast.Argument:
-            return ast.Argument(name, value)
-
-        if kind == "constant":
-            args = [
-                arg(None, self.value(waveform["duration"], _T)),
-                arg(None, self.value(waveform["value"], dimension)),
-            ]
-            return ast.Call("constant", tuple(args))
-        if kind == "ramp":
-            args = [
-                arg(None, self.value(waveform["duration"], _T)),
-                arg(None, self.value(waveform["start"], dimension)),
-                arg(None, self.value(waveform["stop"], dimension)),
-            ]
-            return ast.Call("ramp", tuple(args))
-        if kind in ("blackman", "blackman_max", "kaiser", "kaiser_max"):
-            function = kind.removesuffix("_max")
-            if kind.endswith("_max"):
-                first = arg("max", self.value(waveform["max_val"], dimension))
-            else:
-                first = arg(None, self.value(waveform["duration"], _T))
-            args = [first, arg("area", self.value(waveform["area"], _A))]
-            if function == "kaiser" and waveform.get("beta", _KAISER_BETA) != _KAISER_BETA:
-                args.append(arg("beta", self.value(waveform["beta"], None)))
-            return ast.Call(function, tuple(args))
-        if kind == "interpolated":
-            args = [
-                arg(None, self.value(waveform["duration"], _T)),
-                arg("values", self.value(waveform["values"], dimension)),
-            ]
-            times = waveform.get("times")
-            default = isinstance(times, list) and times == np.linspace(0, 1, len(times)).tolist()
-            if times is not None and not default:
-                args.append(arg("times", self.value(times, None)))
-            return ast.Call("interpolated", tuple(args))
-        if kind == "composite":
-            return ast.Call("composite", tuple(arg(None, self.waveform(w, dimension)) for w in waveform["waveforms"]))
-        if kind == "custom":
-            return ast.Call("custom", (arg(None, self.value(waveform["samples"], dimension)),))
-        raise QxImportError(f"unknown waveform kind {kind!r}")
+        """The catalog's call for the waveform's `kind`, its parameters in signature order."""
+        found = waveform_for(str(waveform.get("kind")))
+        if found is None:
+            raise QxImportError(f"unknown waveform kind {waveform.get('kind')!r}")
+        entry, representation = found
+        arguments: list[ast.Argument] = []
+        for param in entry.signature.params:
+            field_name = representation.fields.get(param.name)
+            if field_name is None or field_name not in waveform:
+                continue
+            given = waveform[field_name]
+            omitted = representation.omitted.get(param.name)
+            if omitted is not None and omitted(given, waveform):
+                continue
+            if param.variadic:
+                arguments.extend(ast.Argument(None, self.waveform(w, dimension)) for w in given)
+                continue
+            slot = dimension if param.dimension == VALUE else param.dimension
+            value = self.value(given, slot if isinstance(slot, Dimension) else None)
+            arguments.append(ast.Argument(param.name if param.by_name else None, value))
+        return ast.Call(entry.signature.name, tuple(arguments))
 
     def pulse_form(self, op: dict[str, Any]) -> _PulseForm:
         """The `pulse(...)` arguments whose lowering (Pulse, ConstantDetuning, ...) gives `op` back."""
@@ -734,7 +414,7 @@ class _Importer:
             if shift != 0:
                 slots.append(("post_phase_shift", shift, _A, False))
             return _PulseForm(slots)
-        if shift != 0 or _has_variable(shift):
+        if shift != 0 or has_variable(shift):
             tail.append(("post_phase_shift", shift, _A, False))
         amplitude, detuning = op["amplitude"], op["detuning"]
         constant_amplitude = amplitude.get("kind") == "constant"
@@ -748,13 +428,13 @@ class _Importer:
                     *tail,
                 ]
             )
-        static = not _has_variable(op)
+        static = not has_variable(op)
         if constant_detuning and (
-            detuning["duration"] == 0 or (static and detuning["duration"] == _duration(amplitude))
+            detuning["duration"] == 0 or (static and detuning["duration"] == waveform_duration(amplitude))
         ):
             return _PulseForm([("amplitude", amplitude, _F, True), ("detuning", detuning["value"], _F, False), *tail])
         if constant_amplitude and (
-            amplitude["duration"] == 0 or (static and amplitude["duration"] == _duration(detuning))
+            amplitude["duration"] == 0 or (static and amplitude["duration"] == waveform_duration(detuning))
         ):
             return _PulseForm([("amplitude", amplitude["value"], _F, False), ("detuning", detuning, _F, True), *tail])
         return _PulseForm([("amplitude", amplitude, _F, True), ("detuning", detuning, _F, True), *tail])
@@ -763,7 +443,7 @@ class _Importer:
         """How often each pulse and waveform would be written, to name the repeated ones."""
 
         def count_waveform(waveform: Any, dimension: Dimension | None) -> None:
-            key = _key([waveform, dimension.name if dimension else None])
+            key = json_key([waveform, dimension.name if dimension else None])
             self.waveform_count[key] = self.waveform_count.get(key, 0) + 1
             if self.waveform_count[key] == 1 and waveform.get("kind") == "composite":
                 for member in waveform["waveforms"]:
@@ -772,7 +452,7 @@ class _Importer:
         for op in operations:
             if op["op"] in ("pulse", "pulse_arbitrary_phase"):
                 form = self.pulse_form(op)
-                key = _key([op["op"], form.slots])
+                key = json_key([op["op"], form.slots])
                 self.pulse_count[key] = self.pulse_count.get(key, 0) + 1
                 if self.pulse_count[key] == 1:
                     for _, value, dimension, is_waveform in form.slots:
@@ -783,7 +463,7 @@ class _Importer:
 
     def pulse(self, op: dict[str, Any]) -> ast.Expr:
         form = self.pulse_form(op)
-        key = _key([op["op"], form.slots])
+        key = json_key([op["op"], form.slots])
         if key in self.pulse_names:
             return ast.Name(self.pulse_names[key])
         arguments = tuple(
@@ -900,7 +580,7 @@ class _Importer:
         if any(t is None for t in targets):
             raise QxImportError("a detuning map on points that are neither qubits nor layout traps cannot be written")
         return tuple(
-            ast.Weight(target, _literal(trap["weight"], None))
+            ast.Weight(target, literal(trap["weight"], None))
             for target, trap in zip(targets, traps, strict=True)
             if target is not None
         )
@@ -1035,13 +715,13 @@ class _Importer:
         if dimension is _T and not all(float(v).is_integer() for v in (value if isinstance(value, list) else [value])):
             dimension = None
         if isinstance(value, list):
-            items = tuple(_literal(v, None) for v in value)
+            items = tuple(literal(v, None) for v in value)
             if dimension is None or not any(v != 0 for v in value):
                 return ast.ListExpr(items)
-            return ast.Quantity(ast.ListExpr(tuple(ast.Number(v) for v in value)), _UNIT[dimension])
+            return ast.Quantity(ast.ListExpr(tuple(ast.Number(v) for v in value)), WRITTEN_UNIT[dimension])
         if dimension is _T and isinstance(value, float):
             value = int(value)
-        return _literal(value, dimension)
+        return literal(value, dimension)
 
     def job_statements(self) -> list[ast.Statement]:
         jobs = self.jobs

@@ -1,0 +1,500 @@
+"""Expression typing: what an expression is (number, list, waveform, pulse) and its dimension.
+
+The checker asks it of every slot; `bind` matches call arguments to a
+catalog signature as Python would. Every problem is reported through
+`report`, located, and typing goes on, so one check shows them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from qpurun.language import ast
+from qpurun.language.catalog import (
+    CHANNEL_PROPERTIES,
+    DEVICE_PROPERTIES,
+    MATH,
+    UNITS,
+    UNSERIALIZABLE,
+    VALUE,
+    Dimension,
+    Kind,
+    Signature,
+    describe,
+    signatures,
+)
+from qpurun.language.errors import QxError, QxNameError, QxTypeError, QxUnitError, Span
+
+
+@dataclass(frozen=True)
+class Type:
+    """What an expression is, and its dimension when a unit fixed one.
+
+    `dimension` None means "a bare number": Pulser's own unit, fits any slot.
+    """
+
+    kind: Kind
+    dimension: Dimension | None = None
+
+
+NUMBER = Type(Kind.NUMBER)
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def bind(signature: Signature, arguments: tuple[ast.Argument, ...]) -> dict[str, ast.Expr | list[ast.Expr]]:
+    """Match call arguments to parameters, as Python would; errors are located.
+
+    A variadic parameter gets the list of its positional arguments.
+    """
+    bound: dict[str, ast.Expr | list[ast.Expr]] = {}
+    params = signature.params
+    positional = [a for a in arguments if a.name is None]
+    keyword = [a for a in arguments if a.name is not None]
+    if params and params[0].variadic:
+        bound[params[0].name] = [a.value for a in positional]
+    else:
+        ordered = [p for p in params if p.positional]
+        if len(positional) > len(ordered):
+            extra = positional[len(ordered)]
+            raise QxTypeError(
+                f"`{signature.name}` takes at most {len(ordered)} positional arguments",
+                extra.span,
+                hint=f"write it as {signature.doc}",
+            )
+        for param, argument in zip(ordered, positional, strict=False):
+            bound[param.name] = argument.value
+    names = {p.name for p in params}
+    for argument in keyword:
+        assert argument.name is not None
+        if argument.name not in names:
+            close = difflib.get_close_matches(argument.name, sorted(names), n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"write it as {signature.doc}"
+            if signature.name == "interpolated" and argument.name == "interpolator":
+                hint = "only PCHIP interpolation, the default, can be serialized by Pulser"
+            raise QxNameError(f"`{signature.name}` has no argument `{argument.name}`", argument.span, hint=hint)
+        if argument.name in bound:
+            raise QxTypeError(f"`{argument.name}` is given twice", argument.span)
+        bound[argument.name] = argument.value
+    return bound
+
+
+class ExpressionTypes:
+    """Types the expressions of one spec, given its declarations (filled in by the checker)."""
+
+    def __init__(
+        self,
+        report: Callable[[QxError], None],
+        *,
+        variables: Mapping[str, ast.VarDecl],
+        values: Mapping[str, ast.Let | ast.WaveformDecl | ast.PulseDecl],
+        channels: Mapping[str, ast.Channel],
+    ) -> None:
+        self.error = report
+        self.variables = variables
+        self.values = values
+        self.channels = channels
+        self.cache: dict[str, Type] = {}
+        self.resolving: list[str] = []
+        self.cyclic: set[str] = set()
+        self.variable_dimensions: dict[str, Dimension] = {}
+        """The dimension of the slot each variable fills straight, for its sweep values to match."""
+
+    def expect(self, expr: ast.Expr, wanted: Type, what: str, *, lists: bool = False) -> Type | None:
+        """Type `expr` and report it if it does not fit a slot taking `wanted`.
+
+        A list fits a number slot only where `lists` says so (the items of a
+        list, which may be rows for an array variable); elsewhere Pulser would
+        refuse it with numpy's words, or take it silently.
+        """
+        found = self.type_of(expr)
+        if found is None:
+            return None
+        kinds_ok = found.kind is wanted.kind or (lists and wanted.kind is Kind.NUMBER and found.kind is Kind.ARRAY)
+        if not kinds_ok:
+            self.error(QxTypeError(f"{what} takes {wanted.kind.value}, but this is {found.kind.value}", expr.span))
+            return None
+        self.check_dimension(expr, found, wanted.dimension, what)
+        return found
+
+    def check_dimension(self, expr: ast.Expr, found: Type, wanted: Dimension | None, what: str) -> None:
+        if wanted is None:
+            return
+        if found.dimension is None:
+            for name in _bare_variables(expr):
+                if name in self.variables:
+                    self.variable_dimensions.setdefault(name, wanted)
+            return
+        if found.dimension is not wanted:
+            self.error(
+                QxUnitError(
+                    f"{what} takes {describe(wanted)}, but this is {found.dimension.value}",
+                    expr.span,
+                    hint=f"write it in {describe(wanted).split('(')[1].rstrip(')')}",
+                )
+            )
+
+    def type_of_value(self, name: str, span: Span | None) -> Type | None:
+        if name in self.cache:
+            return self.cache[name]
+        if name in self.resolving:
+            members = self.resolving[self.resolving.index(name) :]
+            if name in self.cyclic:
+                return None  # this cycle is reported already, from another of its names
+            self.cyclic.update(members)
+            cycle = " -> ".join([*members, name])
+            self.error(QxNameError(f"`{name}` is defined in terms of itself ({cycle})", self.values[name].span))
+            return None
+        declaration = self.values[name]
+        self.resolving.append(name)
+        try:
+            found = self.type_of(declaration.value)
+        finally:
+            self.resolving.pop()
+        if found is not None:
+            wanted = {ast.WaveformDecl: Kind.WAVEFORM, ast.PulseDecl: Kind.PULSE}.get(type(declaration))
+            if wanted is not None and found.kind is not wanted:
+                keyword = "waveform" if wanted is Kind.WAVEFORM else "pulse"
+                self.error(
+                    QxTypeError(
+                        f"`{keyword} {name}` must be {wanted.value}, but this is {found.kind.value}",
+                        declaration.value.span,
+                        hint="use `let` for a number",
+                    )
+                )
+                found = None
+        if found is not None:
+            self.cache[name] = found
+        return found
+
+    def type_of(self, expr: ast.Expr) -> Type | None:
+        """The type of `expr`, or None after reporting why it has none."""
+        if isinstance(expr, ast.Number):
+            if not math.isfinite(expr.value):
+                self.error(QxTypeError("this number is too large", expr.span, hint="numbers are 64-bit floats"))
+                return None
+            return NUMBER
+        if isinstance(expr, ast.Name):
+            return self.type_of_name(expr)
+        if isinstance(expr, ast.Quantity):
+            inner = self.type_of(expr.value)
+            if inner is None:
+                return None
+            if inner.kind not in (Kind.NUMBER, Kind.ARRAY):
+                self.error(QxTypeError(f"a unit applies to numbers, not to {inner.kind.value}", expr.span))
+                return None
+            if inner.dimension is not None:
+                self.error(
+                    QxUnitError(
+                        f"this already has a unit ({inner.dimension.value})",
+                        expr.span,
+                        hint="write one unit per value",
+                    )
+                )
+            dimension = UNITS[expr.unit].dimension
+            if dimension is Dimension.TIME and isinstance(expr.value, ast.Number):
+                nanoseconds = expr.value.value * UNITS[expr.unit].scale
+                if math.isfinite(nanoseconds) and abs(nanoseconds - round(nanoseconds)) > 1e-6:
+                    self.error(
+                        QxUnitError(
+                            f"{expr.value.value} {expr.unit.value} is not a whole number of ns"
+                            + ("" if expr.unit is ast.Unit.NS else f" ({nanoseconds:g} ns)"),
+                            expr.span,
+                            hint="Pulser durations are integers in ns",
+                        )
+                    )
+            return Type(inner.kind, dimension)
+        if isinstance(expr, ast.BinaryOp):
+            return self.type_of_binary(expr)
+        if isinstance(expr, ast.UnaryOp):
+            operand = self.type_of(expr.operand)
+            if operand is not None and operand.kind not in (Kind.NUMBER, Kind.ARRAY):
+                self.error(QxTypeError(f"cannot negate {operand.kind.value}", expr.span))
+                return None
+            return operand
+        if isinstance(expr, ast.Call):
+            return self.type_of_call(expr)
+        if isinstance(expr, ast.Index):
+            value = self.type_of(expr.value)
+            self.expect(expr.index, NUMBER, "an index")
+            if value is None:
+                return None
+            if value.kind is not Kind.ARRAY:
+                self.error(QxTypeError(f"only a list can be indexed, this is {value.kind.value}", expr.value.span))
+                return None
+            return Type(Kind.NUMBER, value.dimension)
+        if isinstance(expr, ast.Attribute):
+            return self.type_of_attribute(expr)
+        if isinstance(expr, ast.ListExpr):
+            dimensions = set()
+            for item in expr.items:
+                found = self.expect(item, NUMBER, "a list", lists=True)
+                if found is not None and found.dimension is not None:
+                    dimensions.add(found.dimension)
+            if len(dimensions) > 1:
+                self.error(QxUnitError("the values of a list have different dimensions", expr.span))
+            return Type(Kind.ARRAY, dimensions.pop() if len(dimensions) == 1 else None)
+        raise AssertionError(f"unknown expression {expr!r}")  # pragma: no cover
+
+    def type_of_name(self, expr: ast.Name) -> Type | None:
+        name = expr.id
+        if name == "pi":
+            return NUMBER
+        if name in self.variables:
+            declaration = self.variables[name]
+            return Type(Kind.ARRAY if declaration.size is not None else Kind.NUMBER)
+        if name in self.values:
+            return self.type_of_value(name, expr.span)
+        functions = signatures()
+        if name in functions:
+            self.error(QxTypeError(f"`{name}` is a function; call it: {functions[name].doc}", expr.span))
+            return None
+        if name == "device" or name in self.channels:
+            self.error(QxTypeError(f"`{name}` is not a number; read a property, e.g. `{name}.max_amp`", expr.span))
+            return None
+        candidates = {*self.variables, *self.values, "pi"}
+        self.error(
+            QxNameError(
+                f"unknown name `{name}`",
+                expr.span,
+                hint=_did_you_mean(name, candidates) or "declare it with `var`, `let`, `waveform` or `pulse`",
+            )
+        )
+        return None
+
+    def type_of_binary(self, expr: ast.BinaryOp) -> Type | None:
+        left = self.type_of(expr.left)
+        right = self.type_of(expr.right)
+        if left is None or right is None:
+            return None
+        for side, found in ((expr.left, left), (expr.right, right)):
+            if found.kind not in (Kind.NUMBER, Kind.ARRAY):
+                self.error(QxTypeError(f"`{expr.op.value}` works on numbers, not on {found.kind.value}", side.span))
+                return None
+        kind = Kind.ARRAY if Kind.ARRAY in (left.kind, right.kind) else Kind.NUMBER
+        op = expr.op
+        if op in (ast.BinaryOperator.ADD, ast.BinaryOperator.SUB, ast.BinaryOperator.MOD):
+            if left.dimension and right.dimension and left.dimension is not right.dimension:
+                self.error(
+                    QxUnitError(
+                        f"cannot combine {left.dimension.value} and {right.dimension.value} with `{op.value}`",
+                        expr.span,
+                    )
+                )
+                return None
+            return Type(kind, left.dimension or right.dimension)
+        if op is ast.BinaryOperator.MUL:
+            if left.dimension and right.dimension:
+                return Type(kind)  # a product of dimensions: not one we check
+            return Type(kind, left.dimension or right.dimension)
+        if op is ast.BinaryOperator.DIV:
+            if right.dimension is None:
+                return Type(kind, left.dimension)
+            return Type(kind)
+        if right.dimension is not None:
+            self.error(QxUnitError("an exponent must be a bare number", expr.right.span))
+        return Type(kind)
+
+    def type_of_attribute(self, expr: ast.Attribute) -> Type | None:
+        owner = expr.value
+        if isinstance(owner, ast.Name) and owner.id == "device":
+            table, what = DEVICE_PROPERTIES, "the device"
+        elif isinstance(owner, ast.Name) and owner.id in self.channels:
+            table, what = CHANNEL_PROPERTIES, f"channel `{owner.id}`"
+        else:
+            self.error(
+                QxTypeError(
+                    "only `device` and declared channels have properties",
+                    owner.span,
+                    hint="e.g. `device.max_runs` or `ryd.max_amp`",
+                )
+            )
+            return None
+        if expr.name not in table:
+            hint = _did_you_mean(expr.name, table)
+            if what == "the device" and expr.name in CHANNEL_PROPERTIES:
+                hint = f"`{expr.name}` is a channel property: write e.g. `ryd.{expr.name}`"
+            self.error(
+                QxNameError(
+                    f"{what} has no property `{expr.name}`",
+                    expr.span,
+                    hint=hint or "known properties: " + ", ".join(sorted(table)),
+                )
+            )
+            return None
+        return Type(Kind.NUMBER, table[expr.name])
+
+    def type_of_call(self, expr: ast.Call) -> Type | None:
+        name = expr.function
+        if name in UNSERIALIZABLE:
+            self.error(
+                QxTypeError(
+                    f"Pulser cannot serialize `{name}` in a sequence",
+                    expr.span,
+                    hint=UNSERIALIZABLE[name] + "; functions allowed: " + ", ".join(MATH),
+                )
+            )
+            return None
+        functions = signatures()
+        signature = functions.get(name)
+        if signature is None:
+            self.error(
+                QxNameError(
+                    f"unknown function `{name}`",
+                    expr.span,
+                    hint=_did_you_mean(name, functions) or "functions are: " + ", ".join(sorted(functions)),
+                )
+            )
+            return None
+        bound = self.check_arguments(signature, expr.arguments, expr.span)
+        if bound is None:
+            return None
+        if name in ("blackman", "kaiser") and ("duration" in bound) == ("max" in bound):
+            self.error(
+                QxTypeError(
+                    f"`{name}` takes either a duration or `max =`, "
+                    + ("not both" if "duration" in bound else "and is given neither"),
+                    expr.span,
+                    hint=signature.doc,
+                )
+            )
+            return None
+        if name == "pulse":
+            return self.check_pulse(expr, bound)
+        if name in MATH:
+            argument = bound["x"]
+            return Type(Kind.NUMBER, None) if argument is None else self.type_of(argument)  # type: ignore[arg-type]
+        return Type(signature.result, bound.get(VALUE))  # type: ignore[arg-type]
+
+    def check_arguments(
+        self, signature: Signature, arguments: tuple[ast.Argument, ...], span: Span | None
+    ) -> dict[str, object] | None:
+        """Bind and type the arguments; the waveform's sample dimension comes back under VALUE."""
+        try:
+            bound = bind(signature, arguments)
+        except QxError as error:
+            self.error(error)
+            return None
+        result: dict[str, object] = dict(bound)
+        missing = [p.name for p in signature.params if p.required and p.name not in bound]
+        if missing:
+            self.error(
+                QxTypeError(
+                    f"`{signature.name}` is missing `{missing[0]}`",
+                    span,
+                    hint=f"write it as {signature.doc}",
+                )
+            )
+            return None
+        sample_dimension: Dimension | None = None
+        for param in signature.params:
+            given = bound.get(param.name)
+            if given is None:
+                continue
+            for value in given if isinstance(given, list) else [given]:
+                found = self.type_of(value)
+                if found is None:
+                    continue
+                if found.kind not in param.kinds:
+                    wanted = " or ".join(k.value for k in param.kinds)
+                    self.error(
+                        QxTypeError(f"`{param.name}` takes {wanted}, but this is {found.kind.value}", value.span)
+                    )
+                    continue
+                if param.dimension == VALUE:
+                    if found.dimension is not None:
+                        if sample_dimension and found.dimension is not sample_dimension:
+                            self.error(
+                                QxUnitError(
+                                    f"`{param.name}` is {found.dimension.value}, "
+                                    f"but the other values are {sample_dimension.value}",
+                                    value.span,
+                                )
+                            )
+                        sample_dimension = found.dimension
+                elif isinstance(param.dimension, Dimension):
+                    self.check_dimension(value, found, param.dimension, f"`{param.name}`")
+                elif found.dimension is not None and signature.name in MATH:
+                    pass
+        result[VALUE] = sample_dimension
+        return result
+
+    def check_pulse(self, expr: ast.Call, bound: dict[str, object]) -> Type | None:
+        if "duration" in bound:
+            for slot in ("amplitude", "detuning", "phase"):
+                found = self.type_of(bound[slot]) if slot in bound else NUMBER  # type: ignore[arg-type]
+                if found is not None and found.kind is not Kind.NUMBER:
+                    self.error(
+                        QxTypeError(
+                            f"with `duration =`, `{slot}` is a number (a constant pulse)",
+                            bound[slot].span,  # type: ignore[attr-defined]
+                            hint="drop `duration` to use waveforms",
+                        )
+                    )
+                    return None
+            return Type(Kind.PULSE)
+        kinds = {
+            slot: self.type_of(bound[slot]) if slot in bound else NUMBER  # type: ignore[arg-type]
+            for slot in ("amplitude", "detuning")
+        }
+        if any(k is None for k in kinds.values()):
+            return None
+        phase_type = self.type_of(bound["phase"]) if "phase" in bound else None  # type: ignore[arg-type]
+        waveform_phase = phase_type is not None and phase_type.kind is Kind.WAVEFORM
+        if not waveform_phase and all(k.kind is not Kind.WAVEFORM for k in kinds.values() if k is not None):
+            self.error(
+                QxTypeError(
+                    "a pulse needs a waveform for its amplitude or its detuning",
+                    expr.span,
+                    hint="e.g. `amplitude = constant(100 ns, 2 rad/us)`, or give `duration =` for a constant pulse",
+                )
+            )
+            return None
+        for slot, found in kinds.items():
+            if found is not None and found.kind is Kind.WAVEFORM and slot in bound:
+                self.check_dimension(bound[slot], found, Dimension.FREQUENCY, f"`{slot}`")  # type: ignore[arg-type]
+        phase = bound.get("phase")
+        if phase is not None:
+            found = self.type_of(phase)  # type: ignore[arg-type]
+            if found is not None and found.kind is Kind.WAVEFORM:
+                # Pulse.ArbitraryPhase: the detuning is the phase's derivative.
+                if "detuning" in bound:
+                    self.error(
+                        QxTypeError(
+                            "a pulse with a waveform phase has no `detuning`: Pulser derives it from the phase",
+                            bound["detuning"].span,  # type: ignore[attr-defined]
+                            hint="drop `detuning`, or give the phase as a number",
+                        )
+                    )
+                    return None
+                if kinds["amplitude"] is None or kinds["amplitude"].kind is not Kind.WAVEFORM:
+                    self.error(QxTypeError("a pulse with a waveform phase needs a waveform amplitude", expr.span))
+                    return None
+                self.check_dimension(phase, found, Dimension.ANGLE, "`phase`")  # type: ignore[arg-type]
+        return Type(Kind.PULSE)
+
+
+def _bare_variables(expr: ast.Expr) -> list[str]:
+    """Variables that an expression passes straight through (`t`, `2 * t`, `-t`).
+
+    A slot's dimension then belongs to the variable, so that the sweep giving it
+    values can be checked against it.
+    """
+    if isinstance(expr, ast.Name):
+        return [expr.id]
+    if isinstance(expr, ast.UnaryOp):
+        return _bare_variables(expr.operand)
+    if isinstance(expr, ast.BinaryOp) and expr.op in (ast.BinaryOperator.MUL, ast.BinaryOperator.DIV):
+        if isinstance(expr.right, ast.Number):
+            return _bare_variables(expr.left)
+        if isinstance(expr.left, ast.Number) and expr.op is ast.BinaryOperator.MUL:
+            return _bare_variables(expr.right)
+    if isinstance(expr, ast.Index):
+        return _bare_variables(expr.value)
+    return []
