@@ -17,6 +17,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from qpurun.language import ast
+from qpurun.language.catalog import all_units, unit_pattern
 from qpurun.language.errors import QxSyntaxError, Source, Span
 
 _OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB"}
@@ -51,6 +52,14 @@ class _Newlines:
             yield Token.new_borrow_pos("_NL", "", previous)
 
 
+def grammar_text() -> str:
+    """The grammar, with the catalog's units in the `UNIT` terminal."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "grammar" / "qx.lark").read_text(encoding="utf-8")
+    return text.replace("%UNITS%", unit_pattern())
+
+
 @functools.cache
 def _lark() -> Lark:
     """The parser; its LALR tables come from the user's cache once built.
@@ -72,28 +81,27 @@ def _lark() -> Lark:
     import lark
 
     options: dict[str, Any] = {
-        "rel_to": __file__,
         "parser": "lalr",
         "lexer": "contextual",
         "postlex": _Newlines(),
         "propagate_positions": True,
         "maybe_placeholders": True,
     }
-    grammar = Path(__file__).parent / "grammar" / "qx.lark"
+    grammar = grammar_text()
     try:
         import platformdirs
 
         folder = Path(platformdirs.user_cache_dir("qpurun", appauthor=False))
-        key = grammar.read_bytes() + f"{lark.__version__} {sys.version_info[:2]}".encode()
+        key = grammar.encode() + f"{lark.__version__} {sys.version_info[:2]}".encode()
         cache = folder / f"qx-{hashlib.sha256(key).hexdigest()[:16]}.lark"
         if not cache.exists():
             folder.mkdir(parents=True, exist_ok=True)
     except OSError:  # no writable cache directory: build the tables every time
-        return Lark.open("grammar/qx.lark", **options)
+        return Lark(grammar, **options)
     if cache.exists():
-        return Lark.open("grammar/qx.lark", cache=str(cache), **options)
+        return Lark(grammar, cache=str(cache), **options)
     partial = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-    parser = Lark.open("grammar/qx.lark", cache=str(partial), **options)
+    parser = Lark(grammar, cache=str(partial), **options)
     with contextlib.suppress(OSError):  # lark could not write it: next time, then
         os.replace(partial, cache)
     return parser
@@ -415,7 +423,7 @@ def _hint(token: Token, expected: set[str], source: Source, line: int) -> str | 
         if before[-1:].isdigit():
             return "a whole number is needed here"
     if token.type == "NAME" and "UNIT" in expected and "NAME" not in expected:
-        return f"`{token.value}` is not a unit; units are ns, us, ms, rad/us, MHz, um, nm, rad, deg, G, mT"
+        return f"`{token.value}` is not a unit; units are {all_units()}"
     if token.type == "_NL" and "NAME" in expected and source.line(line).rstrip().endswith(" on"):
         return "say which channel, e.g. `on ryd`"
     if "EQUAL" in expected and token.type in ("NUMBER", "NAME"):

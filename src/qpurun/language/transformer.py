@@ -13,24 +13,8 @@ from lark import Token, Transformer, Tree, v_args
 from lark.tree import Meta
 
 from qpurun.language import ast
+from qpurun.language.catalog import SPELLINGS
 from qpurun.language.errors import Span
-
-_UNITS = {
-    "ns": ast.Unit.NS,
-    "us": ast.Unit.US,
-    "µs": ast.Unit.US,
-    "ms": ast.Unit.MS,
-    "rad/us": ast.Unit.RAD_PER_US,
-    "rad/µs": ast.Unit.RAD_PER_US,
-    "MHz": ast.Unit.MHZ,
-    "um": ast.Unit.UM,
-    "µm": ast.Unit.UM,
-    "nm": ast.Unit.NM,
-    "rad": ast.Unit.RAD,
-    "deg": ast.Unit.DEG,
-    "G": ast.Unit.GAUSS,
-    "mT": ast.Unit.MILLITESLA,
-}
 
 
 def _span(meta: Meta) -> Span | None:
@@ -44,7 +28,7 @@ def _string(token: Token) -> str:
 
 
 def _unit(token: Token | None) -> ast.Unit | None:
-    return None if token is None else _UNITS[str(token)]
+    return None if token is None else SPELLINGS[str(token)]
 
 
 def _arguments(items: list[Any]) -> tuple[ast.Argument, ...]:
@@ -264,7 +248,7 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Name(str(c[0]), span=_span(meta))
 
     def unit_expr(self, meta: Meta, c: list[Any]) -> ast.Quantity:
-        return ast.Quantity(c[0], _UNITS[str(c[1])], span=_span(meta))
+        return ast.Quantity(c[0], SPELLINGS[str(c[1])], span=_span(meta))
 
     def _binary(self, op: ast.BinaryOperator, meta: Meta, c: list[Any]) -> ast.BinaryOp:
         return ast.BinaryOp(op, c[0], c[1], span=_span(meta))
