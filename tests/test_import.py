@@ -737,7 +737,7 @@ def test_device_given_by_name() -> None:
     data = json.loads(seq.to_abstract_repr())
     data["device"] = "MockDevice"
     spec = import_sequence(json.dumps(data))
-    assert qpurun.language.ast.Device("MockDevice") in spec.statements
+    assert qpurun.language.ast.Device(qpurun.language.ast.Identifier("MockDevice")) in spec.statements
 
 
 def test_layout_names() -> None:

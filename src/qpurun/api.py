@@ -88,7 +88,7 @@ def compile_source(
                 for job in jobs
             ]
         parameters = checked.noise.parameters if checked.noise is not None else ()
-        noise = {p.name: lowerer.constant(p.value) for p in parameters if p.name is not None}
+        noise = {p.name.name: lowerer.constant(p.value) for p in parameters if p.name is not None}
     except QxError as error:
         for each in error.errors:
             each.located(source)

@@ -122,18 +122,18 @@ def _range(axis: ast.SweepRange, constant: Constant) -> list[Any]:
 
 def _axis(axis: ast.SweepAxis, checked: Checked, constant: Constant) -> tuple[str, list[Any]]:
     if isinstance(axis, ast.SweepRange):
-        return axis.name, _range(axis, constant)
-    values = _values(axis.name, constant(axis.values), checked, axis.span)
+        return axis.name.name, _range(axis, constant)
+    values = _values(axis.name.name, constant(axis.values), checked, axis.span)
     if not values:
         raise QxSweepError(f"`{axis.name}` is given no values", axis.span)
-    return axis.name, values
+    return axis.name.name, values
 
 
 def _sweep(block: ast.Sweep, checked: Checked, constant: Constant, default_runs: tuple[Any, Span | None]) -> list[_Raw]:
     axes: list[_Axis] = []
     runs, runs_span = default_runs
     for line in block.lines:
-        if isinstance(line, ast.SweepValues) and line.name == "runs":
+        if isinstance(line, ast.SweepValues) and line.name.name == "runs":
             runs, runs_span = constant(line.values), line.span
             continue
         if isinstance(line, ast.ZipGroup):
@@ -173,14 +173,14 @@ def _explicit(block: ast.Jobs, constant: Constant, default_runs: tuple[Any, Span
         runs, runs_span = default_runs
         variables: dict[str, Any] = {}
         for binding in job.bindings:
-            if binding.name == "runs" and isinstance(binding, ast.Binding):
+            if binding.name.name == "runs" and isinstance(binding, ast.Binding):
                 runs, runs_span = constant(binding.value), binding.span
             elif isinstance(binding, ast.Binding):
                 value = constant(binding.value)
-                variables[binding.name] = value.tolist() if isinstance(value, np.ndarray) else value
+                variables[binding.name.name] = value.tolist() if isinstance(value, np.ndarray) else value
             else:
-                variables[binding.name] = {p.qubit: p.trap for p in binding.placements}
-        where = {binding.name: binding.span for binding in job.bindings}
+                variables[binding.name.name] = {p.qubit.name: p.trap for p in binding.placements}
+        where = {binding.name.name: binding.span for binding in job.bindings}
         jobs.append((variables, runs, job.span, runs_span, where))
     return jobs
 
@@ -188,7 +188,7 @@ def _explicit(block: ast.Jobs, constant: Constant, default_runs: tuple[Any, Span
 def _typed(name: str, value: Any, checked: Checked, job: str, span: Span | None) -> Any:
     """The value as Pulser's variable wants it: int or float, scalar or list."""
     declaration = checked.variables[name]
-    dtype = int if declaration.dtype == "int" else float
+    dtype = int if declaration.dtype.name == "int" else float
 
     def one(x: Any) -> Any:
         if isinstance(x, np.generic):

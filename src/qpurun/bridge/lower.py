@@ -9,7 +9,6 @@ a located `QxWarning`. Pulser does the validating; we only say where.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import difflib
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -22,9 +21,9 @@ from pulser.parametrized import Parametrized
 from pulser.register import RegisterLayout
 
 from qpurun.language import ast
-from qpurun.language.catalog import ALIASES, EOM, LATTICES, SETPOINT, SHAPES, WAVEFORMS, build_pulse, devices
+from qpurun.language.catalog import EOM, LATTICES, SETPOINT, SHAPES, WAVEFORMS, build_pulse, devices
 from qpurun.language.catalog import real_devices as real_devices
-from qpurun.language.checker import Checked
+from qpurun.language.checker import Checked, aliased
 from qpurun.language.errors import QxDeviceError, QxError, QxNameError, QxWarning, Span
 from qpurun.language.evaluate import Evaluator
 
@@ -146,38 +145,38 @@ class Lowerer:
             # The connection's own specs: what the QPU is calibrated to today.
             with self.at(statement):
                 available = dict(self.remote_devices() if self.remote_devices else real_devices())
-            if statement.name not in available:
+            if statement.name.name not in available:
                 raise QxNameError(
-                    f"the connection offers no device `{statement.name}`",
+                    f"the connection offers no device `{statement.name.name}`",
                     statement.span,
                     self.source,
                     hint="available: "
                     + (", ".join(sorted(available)) or "none")
                     + "; `qpurun backends --refresh` fetches the specs of a cloud's devices (e.g. a QPU's)",
                 )
-            return available[statement.name]
+            return available[statement.name.name]
         if statement.is_file:
-            path = Path(self.source.name).parent / statement.name
+            path = Path(self.source.name).parent / statement.name.name
             with self.at(statement):
                 try:
                     text = path.read_text()
                 except OSError as error:
                     raise QxNameError(
-                        f"cannot read device file `{statement.name}`: {error.strerror}", statement.span
+                        f"cannot read device file `{statement.name.name}`: {error.strerror}", statement.span
                     ) from None
                 from pulser.json.abstract_repr.deserializer import deserialize_device
 
                 return deserialize_device(text)
         names = list(devices())
-        if statement.name not in names:
-            close = difflib.get_close_matches(statement.name, names, n=1)
+        if statement.name.name not in names:
+            close = difflib.get_close_matches(statement.name.name, names, n=1)
             raise QxNameError(
-                f"unknown device `{statement.name}`",
+                f"unknown device `{statement.name.name}`",
                 statement.span,
                 self.source,
                 hint=f"did you mean `{close[0]}`?" if close else "devices: " + ", ".join(sorted(names)),
             )
-        return devices()[statement.name]
+        return devices()[statement.name.name]
 
     def lower(self) -> Lowered:
         checked = self.checked
@@ -204,11 +203,8 @@ class Lowerer:
 
     def lower_layout(self, layout: ast.Statement) -> RegisterLayout:
         if isinstance(layout, ast.LatticeLayout):
-            lattice = LATTICES[layout.shape]
-            aliases = ALIASES.get(layout.shape, {})
-            arguments = tuple(
-                dataclasses.replace(a, name=aliases[a.name]) if a.name in aliases else a for a in layout.arguments
-            )
+            lattice = LATTICES[layout.shape.name]
+            arguments = aliased(layout.shape.name, layout.arguments)
             self.evaluator.arguments(arguments)  # the sizes, bounded before Pulser allocates them
             built: RegisterLayout = lattice.build(self.evaluator.bound(lattice.signature, arguments))
             return built
@@ -253,8 +249,10 @@ class Lowerer:
             if entries and isinstance(entries[0], ast.TrapEntry):
                 assert self.layout is not None
                 traps = [self.trap(e.trap, e.span) for e in entries if isinstance(e, ast.TrapEntry)]
-                return self.layout.define_register(*traps, qubit_ids=[e.qubit for e in entries])
-            coordinates = {e.qubit: self.point(e.point, e.unit) for e in entries if isinstance(e, ast.CoordinateEntry)}
+                return self.layout.define_register(*traps, qubit_ids=[e.qubit.name for e in entries])
+            coordinates = {
+                e.qubit.name: self.point(e.point, e.unit) for e in entries if isinstance(e, ast.CoordinateEntry)
+            }
             if any(len(c) == 3 for c in coordinates.values()):
                 return pulser.Register3D(coordinates)
             return pulser.Register(coordinates)
@@ -267,7 +265,7 @@ class Lowerer:
         assert isinstance(register, ast.RegisterShape)
         arguments = self.evaluator.arguments(register.arguments)
         positional = arguments.pop(None, [])
-        result = SHAPES[register.shape].build(positional, arguments, self.device)
+        result = SHAPES[register.shape.name].build(positional, arguments, self.device)
         if register.auto_layout:
             result = result.with_automatic_layout(self.device)
         return result
@@ -276,19 +274,21 @@ class Lowerer:
         if isinstance(statement, ast.Channel):
             target: Any = None
             if statement.targets:
-                target = statement.targets[0] if len(statement.targets) == 1 else list(statement.targets)
-            if statement.channel_id not in self.device.channels:
+                target = (
+                    statement.targets[0].name if len(statement.targets) == 1 else [t.name for t in statement.targets]
+                )
+            if statement.channel_id.name not in self.device.channels:
                 names = sorted(self.device.channels)
-                close = difflib.get_close_matches(statement.channel_id, names, n=1)
+                close = difflib.get_close_matches(statement.channel_id.name, names, n=1)
                 raise QxNameError(
-                    f"{self.device.name} has no channel `{statement.channel_id}`",
+                    f"{self.device.name} has no channel `{statement.channel_id.name}`",
                     statement.span,
                     hint=f"did you mean `{close[0]}`?" if close else "its channels are " + ", ".join(names),
                 )
-            seq.declare_channel(statement.name, statement.channel_id, initial_target=target)
+            seq.declare_channel(statement.name.name, statement.channel_id.name, initial_target=target)
         elif isinstance(statement, ast.DetuningMap):
             weights: dict[Any, float] = {
-                self.trap(w.target, w.span) if isinstance(w.target, int) else w.target: self.constant(w.value)
+                self.trap(w.target, w.span) if isinstance(w.target, int) else w.target.name: self.constant(w.value)
                 for w in statement.weights
             }
             if all(isinstance(k, int) for k in weights):
@@ -297,45 +297,45 @@ class Lowerer:
                 detuning_map = self.layout.define_detuning_map(weights)
             else:
                 detuning_map = register.define_detuning_map(weights)
-            seq.config_detuning_map(detuning_map, statement.dmm_id)
+            seq.config_detuning_map(detuning_map, statement.dmm_id.name)
         elif isinstance(statement, ast.SlmMask):
-            seq.config_slm_mask(list(statement.qubits))
+            seq.config_slm_mask([q.name for q in statement.qubits])
         elif isinstance(statement, ast.MagneticField):
             seq.set_magnetic_field(*self.point(statement.point, statement.unit))
 
     def declare_variable(self, seq: pulser.Sequence[Any], declaration: ast.VarDecl) -> None:
-        dtype = int if declaration.dtype == "int" else float
+        dtype = int if declaration.dtype.name == "int" else float
         if self.bindings is not None:
-            self.variables[declaration.name] = self.bindings[declaration.name]
+            self.variables[declaration.name.name] = self.bindings[declaration.name.name]
             return
         if declaration.size is None:
-            self.variables[declaration.name] = seq.declare_variable(declaration.name, dtype=dtype)
+            self.variables[declaration.name.name] = seq.declare_variable(declaration.name.name, dtype=dtype)
         else:
-            self.variables[declaration.name] = seq.declare_variable(
-                declaration.name, size=declaration.size, dtype=dtype
+            self.variables[declaration.name.name] = seq.declare_variable(
+                declaration.name.name, size=declaration.size, dtype=dtype
             )
 
     def lower_operation(self, seq: pulser.Sequence[Any], op: ast.Operation) -> None:
         if isinstance(op, ast.Add):
-            seq.add(self.value(op.pulse), op.channel, protocol=_protocol(op.protocol, "min-delay"))
+            seq.add(self.value(op.pulse), op.channel.name, protocol=_protocol(op.protocol, "min-delay"))
         elif isinstance(op, ast.Target):
-            seq.target(op.qubits[0] if len(op.qubits) == 1 else list(op.qubits), op.channel)
+            seq.target(op.qubits[0].name if len(op.qubits) == 1 else [q.name for q in op.qubits], op.channel.name)
         elif isinstance(op, ast.TargetIndex):
-            seq.target_index(self.value(op.index), op.channel)
+            seq.target_index(self.value(op.index), op.channel.name)
         elif isinstance(op, ast.Delay):
-            seq.delay(self.duration(op.duration), op.channel, at_rest=op.at_rest)
+            seq.delay(self.duration(op.duration), op.channel.name, at_rest=op.at_rest)
         elif isinstance(op, ast.Align):
             # Only an explicit choice is passed on, so the JSON says what the spec says.
-            seq.align(*op.channels, **({} if op.at_rest is None else {"at_rest": op.at_rest}))
+            seq.align(*(c.name for c in op.channels), **({} if op.at_rest is None else {"at_rest": op.at_rest}))
         elif isinstance(op, ast.PhaseShift):
             basis = {"basis": op.basis.value} if op.basis else {}
-            seq.phase_shift(self.value(op.phase), *op.qubits, **basis)
+            seq.phase_shift(self.value(op.phase), *(q.name for q in op.qubits), **basis)
         elif isinstance(op, ast.PhaseShiftIndex):
             basis = {"basis": op.basis.value} if op.basis else {}
             seq.phase_shift_index(self.value(op.phase), *(self.value(i) for i in op.indices), **basis)
         elif isinstance(op, ast.Detune):
             seq.add_dmm_detuning(
-                self.value(op.waveform), self.checked.dmms[op.dmm], protocol=_protocol(op.protocol, "no-delay")
+                self.value(op.waveform), self.checked.dmms[op.dmm.name], protocol=_protocol(op.protocol, "no-delay")
             )
         elif isinstance(op, ast.Truncate):
             seq.truncate(self.duration(op.duration))
@@ -348,7 +348,7 @@ class Lowerer:
         setpoint = self.evaluator.bound(EOM, op.arguments)
         drift = bool(setpoint.pop("correct_phase_drift", False))
         seq.enable_eom_mode(
-            op.channel,
+            op.channel.name,
             setpoint["amplitude"],
             setpoint["detuning_on"],
             setpoint.get("optimal_detuning_off", 0.0),
@@ -358,7 +358,7 @@ class Lowerer:
             with self.at(inner):
                 if isinstance(inner, ast.EomPulse):
                     seq.add_eom_pulse(
-                        op.channel,
+                        op.channel.name,
                         self.duration(inner.duration),
                         self.value(inner.phase) if inner.phase is not None else 0.0,
                         self.value(inner.post_phase_shift) if inner.post_phase_shift is not None else 0.0,
@@ -366,13 +366,13 @@ class Lowerer:
                         correct_phase_drift=inner.correct_phase_drift,
                     )
                 elif isinstance(inner, ast.EomDelay):
-                    seq.delay(self.duration(inner.duration), op.channel)
+                    seq.delay(self.duration(inner.duration), op.channel.name)
                 else:
                     new = self.evaluator.bound(SETPOINT, inner.arguments)
                     seq.modify_eom_setpoint(
-                        op.channel, new["amplitude"], new["detuning_on"], new.get("optimal_detuning_off", 0.0)
+                        op.channel.name, new["amplitude"], new["detuning_on"], new.get("optimal_detuning_off", 0.0)
                     )
-        seq.disable_eom_mode(op.channel, correct_phase_drift=drift)
+        seq.disable_eom_mode(op.channel.name, correct_phase_drift=drift)
 
     # ---- values
 
@@ -380,22 +380,24 @@ class Lowerer:
         owner = expr.value
         assert isinstance(owner, ast.Name)
         if owner.id == "device":
-            found = getattr(self.device, expr.name)
+            found = getattr(self.device, expr.name.name)
             if found is None:
                 raise QxNameError(
-                    f"{self.device.name} sets no `{expr.name}`",
+                    f"{self.device.name} sets no `{expr.name.name}`",
                     expr.span,
                     hint="this limit is unbounded on this device",
                 )
             return found
-        channel_id = self.checked.channels[owner.id].channel_id
+        channel_id = self.checked.channels[owner.id].channel_id.name
         channels = self.device.channels
         if channel_id not in channels:
             raise QxNameError(f"the device has no channel `{channel_id}`", owner.span)
-        value = getattr(channels[channel_id], expr.name)
+        value = getattr(channels[channel_id], expr.name.name)
         if value is None:
             raise QxNameError(
-                f"channel `{owner.id}` sets no `{expr.name}`", expr.span, hint="this limit is unbounded on this device"
+                f"channel `{owner.id}` sets no `{expr.name.name}`",
+                expr.span,
+                hint="this limit is unbounded on this device",
             )
         return value
 

@@ -21,6 +21,21 @@ class Node:
     span: Span | None = field(default=None, compare=False, kw_only=True, repr=False)
 
 
+@dataclass(frozen=True)
+class Identifier(Node):
+    """A name as the spec writes it (a channel, qubit, variable, waveform, ...), with its own span.
+
+    The declaration and every use of a name are each one of these, so a caret,
+    a go-to-definition or a rename finds exactly the characters written.
+    `str()` is the name.
+    """
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
 # ---- expressions ---------------------------------------------------------------
 
 
@@ -73,13 +88,13 @@ class UnaryOp(Node):
 class Argument(Node):
     """A call argument; `name` is None for a positional one."""
 
-    name: str | None
+    name: Identifier | None
     value: Expr
 
 
 @dataclass(frozen=True)
 class Call(Node):
-    function: str
+    function: Identifier
     arguments: tuple[Argument, ...] = ()
 
 
@@ -94,7 +109,7 @@ class Attribute(Node):
     """`device.max_runs` or `ryd.max_amp`: a property of the device or a channel."""
 
     value: Expr
-    name: str
+    name: Identifier
 
 
 @dataclass(frozen=True)
@@ -124,21 +139,21 @@ class Experiment(Node):
 class Device(Node):
     """`device AnalogDevice`, `device "my_device.json"` or `device remote "FRESNEL"`."""
 
-    name: str
+    name: Identifier
     is_file: bool = False
     remote: bool = False
 
 
 @dataclass(frozen=True)
 class Include(Node):
-    path: str
+    path: Identifier
 
 
 @dataclass(frozen=True)
 class LatticeLayout(Node):
     """`layout triangular(61, spacing = 5 um)`, `square(...)`, `rectangular(...)`."""
 
-    shape: str
+    shape: Identifier
     arguments: tuple[Argument, ...]
 
 
@@ -161,13 +176,13 @@ class CalibratedLayout(Node):
 
 @dataclass(frozen=True)
 class TrapEntry(Node):
-    qubit: str
+    qubit: Identifier
     trap: int
 
 
 @dataclass(frozen=True)
 class CoordinateEntry(Node):
-    qubit: str
+    qubit: Identifier
     point: Point
     unit: Unit | None
 
@@ -183,7 +198,7 @@ class RegisterEntries(Node):
 class RegisterShape(Node):
     """`register square(3, spacing = 5 um) [auto_layout]`: qubits q0, q1, ..."""
 
-    shape: str
+    shape: Identifier
     arguments: tuple[Argument, ...]
     auto_layout: bool = False
 
@@ -195,29 +210,29 @@ class RegisterMappable(Node):
 
 @dataclass(frozen=True)
 class Channel(Node):
-    name: str
-    channel_id: str
-    targets: tuple[str, ...] = ()
+    name: Identifier
+    channel_id: Identifier
+    targets: tuple[Identifier, ...] = ()
 
 
 @dataclass(frozen=True)
 class Weight(Node):
     """A detuning-map weight on a qubit (by name) or on a trap (by number)."""
 
-    target: str | int
+    target: Identifier | int
     value: Expr
 
 
 @dataclass(frozen=True)
 class DetuningMap(Node):
-    name: str
-    dmm_id: str
+    name: Identifier
+    dmm_id: Identifier
     weights: tuple[Weight, ...]
 
 
 @dataclass(frozen=True)
 class SlmMask(Node):
-    qubits: tuple[str, ...]
+    qubits: tuple[Identifier, ...]
 
 
 @dataclass(frozen=True)
@@ -228,26 +243,26 @@ class MagneticField(Node):
 
 @dataclass(frozen=True)
 class VarDecl(Node):
-    name: str
-    dtype: str
+    name: Identifier
+    dtype: Identifier
     size: int | None = None
 
 
 @dataclass(frozen=True)
 class Let(Node):
-    name: str
+    name: Identifier
     value: Expr
 
 
 @dataclass(frozen=True)
 class WaveformDecl(Node):
-    name: str
+    name: Identifier
     value: Expr
 
 
 @dataclass(frozen=True)
 class PulseDecl(Node):
-    name: str
+    name: Identifier
     value: Expr
 
 
@@ -274,26 +289,26 @@ class Basis(enum.Enum):
 @dataclass(frozen=True)
 class Add(Node):
     pulse: Expr
-    channel: str
+    channel: Identifier
     protocol: Protocol | None = None
 
 
 @dataclass(frozen=True)
 class Target(Node):
-    qubits: tuple[str, ...]
-    channel: str
+    qubits: tuple[Identifier, ...]
+    channel: Identifier
 
 
 @dataclass(frozen=True)
 class TargetIndex(Node):
     index: Expr
-    channel: str
+    channel: Identifier
 
 
 @dataclass(frozen=True)
 class Delay(Node):
     duration: Expr
-    channel: str
+    channel: Identifier
     at_rest: bool = False
 
 
@@ -301,14 +316,14 @@ class Delay(Node):
 class Align(Node):
     """`at_rest` None keeps Pulser's default (which waits for the channels to be at rest)."""
 
-    channels: tuple[str, ...]
+    channels: tuple[Identifier, ...]
     at_rest: bool | None = None
 
 
 @dataclass(frozen=True)
 class PhaseShift(Node):
     phase: Expr
-    qubits: tuple[str, ...]
+    qubits: tuple[Identifier, ...]
     basis: Basis | None = None
 
 
@@ -322,7 +337,7 @@ class PhaseShiftIndex(Node):
 @dataclass(frozen=True)
 class Detune(Node):
     waveform: Expr
-    dmm: str
+    dmm: Identifier
     protocol: Protocol | None = None
 
 
@@ -360,7 +375,7 @@ EomOperation: TypeAlias = EomPulse | EomDelay | EomSetpoint
 
 @dataclass(frozen=True)
 class Eom(Node):
-    channel: str
+    channel: Identifier
     arguments: tuple[Argument, ...]
     operations: tuple[EomOperation, ...]
 
@@ -387,7 +402,7 @@ class Runs(Node):
 class SweepValues(Node):
     """`name = [..]`, `name = linspace(..)` or any expression giving one or more values."""
 
-    name: str
+    name: Identifier
     values: Expr
 
 
@@ -395,7 +410,7 @@ class SweepValues(Node):
 class SweepRange(Node):
     """`name = start .. stop step s`: inclusive of `stop` when the steps land on it."""
 
-    name: str
+    name: Identifier
     start: Expr
     stop: Expr
     step: Expr
@@ -416,20 +431,20 @@ class Sweep(Node):
 
 @dataclass(frozen=True)
 class Binding(Node):
-    name: str
+    name: Identifier
     value: Expr
 
 
 @dataclass(frozen=True)
 class Placement(Node):
-    qubit: str
+    qubit: Identifier
     trap: int
 
 
 @dataclass(frozen=True)
 class QubitsBinding(Node):
     placements: tuple[Placement, ...]
-    name: str = "qubits"
+    name: Identifier = Identifier("qubits")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,8 +250,8 @@ class _Checker:
         for statement in statements:
             name: str | None = None
             if isinstance(statement, ast.VarDecl):
-                name = statement.name
-                if statement.dtype not in ("int", "float"):
+                name = statement.name.name
+                if statement.dtype.name not in ("int", "float"):
                     self.error(
                         QxTypeError(
                             f"unknown variable type `{statement.dtype}`",
@@ -264,10 +263,10 @@ class _Checker:
                     self.error(QxTypeError("an array variable needs at least one entry", statement.span))
                 self.variables[name] = statement
             elif isinstance(statement, ast.Let | ast.WaveformDecl | ast.PulseDecl):
-                name = statement.name
+                name = statement.name.name
                 self.values[name] = statement
             elif isinstance(statement, ast.Channel):
-                name = statement.name
+                name = statement.name.name
                 self.channels[name] = statement
             if name is None:
                 continue
@@ -284,31 +283,30 @@ class _Checker:
             seen[name] = statement
         for statement in statements:
             if isinstance(statement, ast.DetuningMap):
-                if statement.dmm_id in self.dmms.values():
-                    self.error(QxNameError(f"`{statement.dmm_id}` already has a detuning map", statement.span))
-                self.dmms[statement.name] = statement.dmm_id
-                self.dmms.setdefault(statement.dmm_id, statement.dmm_id)
+                dmm_id = statement.dmm_id.name
+                if dmm_id in self.dmms.values():
+                    self.error(QxNameError(f"`{dmm_id}` already has a detuning map", statement.span))
+                self.dmms[statement.name.name] = dmm_id
+                self.dmms.setdefault(dmm_id, dmm_id)
 
     # ---- layout, register, setup
 
     def check_layout(self, layout: ast.Statement) -> None:
         if isinstance(layout, ast.LatticeLayout):
-            if layout.shape not in LATTICES:
+            shape = layout.shape.name
+            if shape not in LATTICES:
                 self.error(
                     QxNameError(
-                        f"unknown layout `{layout.shape}`",
+                        f"unknown layout `{shape}`",
                         layout.span,
-                        hint=_did_you_mean(layout.shape, LATTICES) or "layouts are " + ", ".join(LATTICES),
+                        hint=_did_you_mean(shape, LATTICES) or "layouts are " + ", ".join(LATTICES),
                     )
                 )
                 return
             # Bound like a call, so that a missing or unknown argument is ours to
             # report, not a Python TypeError from the layout's constructor.
-            aliases = ALIASES.get(layout.shape, {})
-            arguments = tuple(
-                dataclasses.replace(a, name=aliases[a.name]) if a.name in aliases else a for a in layout.arguments
-            )
-            self.check_arguments(LATTICES[layout.shape].signature, arguments, layout.span)
+            arguments = aliased(shape, layout.arguments)
+            self.check_arguments(LATTICES[shape].signature, arguments, layout.span)
         elif isinstance(layout, ast.TrapsLayout):
             self.check_points(layout.points, layout.unit, Dimension.DISTANCE, 3 if layout.three_d else 2)
 
@@ -349,9 +347,9 @@ class _Checker:
                 )
             traps: dict[int, ast.Node] = {}
             for entry in register.entries:
-                if entry.qubit in names:
+                if entry.qubit.name in names:
                     self.error(QxNameError(f"qubit `{entry.qubit}` is declared twice", entry.span))
-                names[entry.qubit] = entry
+                names[entry.qubit.name] = entry
                 if isinstance(entry, ast.TrapEntry):
                     if entry.trap in traps:
                         self.error(QxNameError(f"trap {entry.trap} already holds a qubit", entry.span))
@@ -363,16 +361,17 @@ class _Checker:
                     self.check_points([entry.point], entry.unit, Dimension.DISTANCE, size)
             self.qubits = set(names)
         elif isinstance(register, ast.RegisterShape):
-            if register.shape not in SHAPES:
+            shape = register.shape.name
+            if shape not in SHAPES:
                 self.error(
                     QxNameError(
-                        f"unknown register shape `{register.shape}`",
+                        f"unknown register shape `{shape}`",
                         register.span,
-                        hint=_did_you_mean(register.shape, SHAPES) or "shapes are " + ", ".join(SHAPES),
+                        hint=_did_you_mean(shape, SHAPES) or "shapes are " + ", ".join(SHAPES),
                     )
                 )
                 return
-            self.check_arguments(SHAPES[register.shape].signature, register.arguments, register.span)
+            self.check_arguments(SHAPES[shape].signature, register.arguments, register.span)
         elif isinstance(register, ast.RegisterMappable):
             if layout is None:
                 self.error(
@@ -387,45 +386,24 @@ class _Checker:
             self.mappable = True
             self.qubits = {f"q{i}" for i in range(register.qubit_count)}
 
-    def word_span(self, span: Span | None, word: str, *, after: str | None = None) -> Span | None:
-        """Where `word` is written in a statement, for names the syntax tree keeps as text.
-
-        The caret then points at the misspelt name, not at the whole statement.
-        Past the statement's first word (its keyword), and past `after` if given.
-        """
-        if span is None:
-            return None
-        text = self.source.line(span.line)
-        end = span.end_column - 1 if span.end_line == span.line else len(text)
-        start = span.column - 1
-        keyword = re.match(r"\s*\S+", text[start:end])
-        start += keyword.end() if keyword else 0
-        if after is not None:
-            marker = re.search(rf"\b{re.escape(after)}\b", text[start:end])
-            start += marker.end() if marker else 0
-        found = re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text[start:end])
-        if found is None:
-            return span
-        return Span(span.line, start + found.start() + 1, span.line, start + found.end() + 1)
-
-    def check_qubits(self, qubits: Iterable[str], span: Span | None) -> None:
+    def check_qubits(self, qubits: Iterable[ast.Identifier]) -> None:
         if self.qubits is None:
             return  # generated registers: Pulser checks the ids
         for qubit in qubits:
-            if qubit not in self.qubits:
+            if qubit.name not in self.qubits:
                 self.error(
                     QxNameError(
                         f"unknown qubit `{qubit}`",
-                        self.word_span(span, qubit),
-                        hint=_did_you_mean(qubit, self.qubits) or "qubits are " + ", ".join(sorted(self.qubits)),
+                        qubit.span,
+                        hint=_did_you_mean(qubit.name, self.qubits) or "qubits are " + ", ".join(sorted(self.qubits)),
                     )
                 )
 
     def check_setup(self, statement: ast.Statement) -> None:
         if isinstance(statement, ast.Channel):
-            self.check_qubits(statement.targets, statement.span)
+            self.check_qubits(statement.targets)
         elif isinstance(statement, ast.DetuningMap):
-            kinds = {isinstance(w.target, str) for w in statement.weights}
+            kinds = {isinstance(w.target, ast.Identifier) for w in statement.weights}
             if len(kinds) > 1:
                 self.error(
                     QxTypeError(
@@ -435,17 +413,17 @@ class _Checker:
                     )
                 )
             for weight in statement.weights:
-                if isinstance(weight.target, str):
-                    self.check_qubits([weight.target], weight.span)
+                if isinstance(weight.target, ast.Identifier):
+                    self.check_qubits([weight.target])
                 self.expect(weight.value, NUMBER, "a weight")
         elif isinstance(statement, ast.SlmMask):
-            self.check_qubits(statement.qubits, statement.span)
+            self.check_qubits(statement.qubits)
         elif isinstance(statement, ast.MagneticField):
             self.check_points([statement.point], statement.unit, Dimension.FIELD, 3)
 
     def check_noise(self, noise: ast.Noise) -> None:
         for parameter in noise.parameters:
-            if parameter.name not in NOISE_PARAMETERS:
+            if parameter.name is None or parameter.name.name not in NOISE_PARAMETERS:
                 self.error(
                     QxNameError(
                         f"unknown noise parameter `{parameter.name}`",
@@ -458,55 +436,56 @@ class _Checker:
 
     # ---- the sequence
 
-    def channel(self, name: str, span: Span | None) -> None:
-        if name not in self.channels:
+    def channel(self, name: ast.Identifier) -> None:
+        if name.name not in self.channels:
             self.error(
                 QxNameError(
                     f"unknown channel `{name}`",
-                    self.word_span(span, name, after="on"),
-                    hint=_did_you_mean(name, self.channels) or "declare it, e.g. `channel ryd = rydberg_global`",
+                    name.span,
+                    hint=_did_you_mean(name.name, self.channels) or "declare it, e.g. `channel ryd = rydberg_global`",
                 )
             )
 
     def check_operation(self, op: ast.Operation) -> None:
         if isinstance(op, ast.Add):
-            self.channel(op.channel, op.span)
+            self.channel(op.channel)
             self.expect(op.pulse, Type(Kind.PULSE), "`add`")
         elif isinstance(op, ast.Target):
-            self.channel(op.channel, op.span)
-            self.check_qubits(op.qubits, op.span)
+            self.channel(op.channel)
+            self.check_qubits(op.qubits)
         elif isinstance(op, ast.TargetIndex):
-            self.channel(op.channel, op.span)
+            self.channel(op.channel)
             self.expect(op.index, NUMBER, "a qubit index", lists=True)  # Pulser targets several at once
         elif isinstance(op, ast.Delay):
-            self.channel(op.channel, op.span)
+            self.channel(op.channel)
             self.expect(op.duration, Type(Kind.NUMBER, Dimension.TIME), "`delay`")
         elif isinstance(op, ast.Align):
             for name in op.channels:
-                self.channel(name, op.span)
+                self.channel(name)
             if len(op.channels) < 2:
                 self.error(QxSyntaxError("`align` needs at least two channels", op.span))
         elif isinstance(op, ast.PhaseShift):
             self.expect(op.phase, Type(Kind.NUMBER, Dimension.ANGLE), "`phase_shift`")
-            self.check_qubits(op.qubits, op.span)
+            self.check_qubits(op.qubits)
         elif isinstance(op, ast.PhaseShiftIndex):
             self.expect(op.phase, Type(Kind.NUMBER, Dimension.ANGLE), "`phase_shift`")
             for index in op.indices:
                 self.expect(index, NUMBER, "a qubit index", lists=True)
         elif isinstance(op, ast.Detune):
-            if op.dmm not in self.dmms:
+            if op.dmm.name not in self.dmms:
                 self.error(
                     QxNameError(
                         f"no detuning map is configured on `{op.dmm}`",
                         op.span,
-                        hint=_did_you_mean(op.dmm, self.dmms) or "add e.g. `detuning_map shift on dmm_0 { q0: 1.0 }`",
+                        hint=_did_you_mean(op.dmm.name, self.dmms)
+                        or "add e.g. `detuning_map shift on dmm_0 { q0: 1.0 }`",
                     )
                 )
             self.expect(op.waveform, Type(Kind.WAVEFORM, Dimension.FREQUENCY), "`detune`")
         elif isinstance(op, ast.Truncate):
             self.expect(op.duration, Type(Kind.NUMBER, Dimension.TIME), "`truncate`")
         elif isinstance(op, ast.Eom):
-            self.channel(op.channel, op.span)
+            self.channel(op.channel)
             self.check_arguments(EOM, op.arguments, op.span)
             with self.scope(f"the eom block on `{op.channel}`"):
                 for inner in op.operations:
@@ -537,9 +516,9 @@ class _Checker:
                         self.check_binding_name(axis.name, axis.span, bound)
                         if isinstance(axis, ast.SweepRange):
                             for part in (axis.start, axis.stop, axis.step):
-                                self.check_swept_dimension(axis.name, part)
+                                self.check_swept_dimension(axis.name.name, part)
                         else:
-                            self.check_swept_dimension(axis.name, axis.values)
+                            self.check_swept_dimension(axis.name.name, axis.values)
             return
         with self.scope("the jobs"):
             for job in block.jobs:
@@ -548,7 +527,7 @@ class _Checker:
                     self.check_binding_name(binding.name, binding.span, seen)
                     if isinstance(binding, ast.QubitsBinding):
                         self.check_placements(binding)
-                    elif binding.name == "qubits" and self.mappable:
+                    elif binding.name.name == "qubits" and self.mappable:
                         self.error(
                             QxTypeError(
                                 "`qubits` places each qubit on a trap",
@@ -557,7 +536,7 @@ class _Checker:
                             )
                         )
                     else:
-                        self.check_swept_dimension(binding.name, binding.value)
+                        self.check_swept_dimension(binding.name.name, binding.value)
                 if self.mappable and "qubits" not in seen:
                     self.error(
                         QxSweepError(
@@ -579,7 +558,7 @@ class _Checker:
             return
         traps: set[int] = set()
         for placement in binding.placements:
-            self.check_qubits([placement.qubit], placement.span)
+            self.check_qubits([placement.qubit])
             if placement.trap in traps:
                 self.error(QxSweepError(f"trap {placement.trap} is given two qubits", placement.span))
             traps.add(placement.trap)
@@ -598,7 +577,8 @@ class _Checker:
             )
         )
 
-    def check_binding_name(self, name: str, span: Span | None, seen: dict[str, ast.Node]) -> None:
+    def check_binding_name(self, identifier: ast.Identifier, span: Span | None, seen: dict[str, ast.Node]) -> None:
+        name = identifier.name
         if name in seen:
             self.error(
                 QxSweepError(
@@ -620,6 +600,17 @@ class _Checker:
 
 
 _N = TypeVar("_N", bound=ast.Node)
+
+
+def aliased(shape: str, arguments: tuple[ast.Argument, ...]) -> tuple[ast.Argument, ...]:
+    """A lattice's arguments with the other names its parameters go by made the catalog's."""
+    aliases = ALIASES.get(shape, {})
+    return tuple(
+        dataclasses.replace(a, name=dataclasses.replace(a.name, name=aliases[a.name.name]))
+        if a.name is not None and a.name.name in aliases
+        else a
+        for a in arguments
+    )
 
 
 def _one(singles: dict[type, ast.Statement], kind: type[_N]) -> _N | None:

@@ -106,7 +106,7 @@ class Evaluator:
             # Layouts and generated registers: a count this large would not fit in memory.
             if (
                 isinstance(value, int | float | np.number)
-                and "spacing" not in (argument.name or "")
+                and "spacing" not in (argument.name.name if argument.name else "")
                 and abs(float(value)) > MAX_TRAPS
             ):
                 raise QxDeviceError(
@@ -116,7 +116,7 @@ class Evaluator:
             if argument.name is None:
                 result.setdefault(None, []).append(value)
             else:
-                result[argument.name] = value
+                result[argument.name.name] = value
         return result
 
     def bound(self, signature: Signature, arguments: tuple[ast.Argument, ...]) -> dict[str, Any]:
@@ -225,7 +225,7 @@ class Evaluator:
         return scaled
 
     def call(self, expr: ast.Call) -> Any:
-        name = expr.function
+        name = expr.function.name
         bound = bind(signatures()[name], expr.arguments)
         args = {k: [self.value(x) for x in v] if isinstance(v, list) else self.value(v) for k, v in bound.items()}
         if name in MATH:

@@ -39,7 +39,9 @@ def _with_source(node: Any, source: Source) -> Any:
 
 
 def _declared_name(statement: ast.Statement) -> str | None:
-    return getattr(statement, "name", None) if isinstance(statement, _DECLARATIONS[:4]) else None
+    if isinstance(statement, ast.VarDecl | ast.Let | ast.WaveformDecl | ast.PulseDecl):
+        return statement.name.name
+    return None
 
 
 class _Resolver:
@@ -48,7 +50,7 @@ class _Resolver:
         self.errors: list[QxError] = []
 
     def path_for(self, include: ast.Include, directory: Path) -> Path:
-        written = Path(include.path)
+        written = Path(include.path.name)
         if written.is_absolute() and not any(written.resolve().is_relative_to(r) for r in self.roots[1:]):
             raise QxNameError(
                 f"`{include.path}` is an absolute path",

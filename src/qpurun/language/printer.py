@@ -111,8 +111,8 @@ def point(p: ast.Point, unit: ast.Unit | None = None) -> str:
     return f"{text} {unit.value}" if unit else text
 
 
-def _names(names: Iterable[str]) -> str:
-    return ", ".join(names)
+def _names(names: Iterable[ast.Identifier]) -> str:
+    return ", ".join(name.name for name in names)
 
 
 class _Printer:
@@ -181,10 +181,10 @@ class _Printer:
         if isinstance(s, ast.Experiment):
             self.emit(f"experiment {string(s.name)}", s, 0)
         elif isinstance(s, ast.Device):
-            target = string(s.name) if s.is_file or s.remote else s.name
+            target = string(s.name.name) if s.is_file or s.remote else s.name.name
             self.emit(f"device {'remote ' if s.remote else ''}{target}", s, 0)
         elif isinstance(s, ast.Include):
-            self.emit(f"include {string(s.path)}", s, 0)
+            self.emit(f"include {string(s.path.name)}", s, 0)
         elif isinstance(s, ast.LatticeLayout):
             self.emit(f"layout {s.shape}({arguments(s.arguments)})", s, 0)
         elif isinstance(s, ast.TrapsLayout):
@@ -204,10 +204,10 @@ class _Printer:
             self.emit(f"register mappable {s.qubit_count}", s, 0)
         elif isinstance(s, ast.Channel):
             target = f" target {_names(s.targets)}" if s.targets else ""
-            self.emit(f"channel {s.name.ljust(width)} = {s.channel_id}{target}", s, 0)
+            self.emit(f"channel {s.name.name.ljust(width)} = {s.channel_id}{target}", s, 0)
         elif isinstance(s, ast.DetuningMap):
             weights = ", ".join(
-                f"{w.target if isinstance(w.target, str) else f'trap {w.target}'}: {expression(w.value)}"
+                f"{w.target if isinstance(w.target, ast.Identifier) else f'trap {w.target}'}: {expression(w.value)}"
                 for w in s.weights
             )
             self.emit(f"detuning_map {s.name} on {s.dmm_id} {{ {weights} }}", s, 0)
@@ -220,7 +220,7 @@ class _Printer:
             self.emit(f"var {s.name}: {s.dtype}{size}", s, 0)
         elif isinstance(s, ast.Let | ast.WaveformDecl | ast.PulseDecl):
             keyword = {ast.Let: "let", ast.WaveformDecl: "waveform", ast.PulseDecl: "pulse"}[type(s)]
-            self.emit(f"{keyword} {s.name.ljust(width)} = {expression(s.value)}", s, 0)
+            self.emit(f"{keyword} {s.name.name.ljust(width)} = {expression(s.value)}", s, 0)
         elif isinstance(s, ast.Noise):
             self.emit(f"noise {{ {arguments(s.parameters)} }}" if s.parameters else "noise { }", s, 0)
         elif isinstance(s, ast.SequenceBlock):
@@ -332,7 +332,7 @@ def _alignment(statements: Sequence[ast.Statement]) -> dict[int, int]:
 
     def close() -> None:
         if len(run) > 1:
-            width = max(len(s.name) for s in run)  # type: ignore[union-attr]
+            width = max(len(str(s.name)) for s in run)  # type: ignore[union-attr]
             widths.update({id(s): width for s in run})
         run.clear()
 

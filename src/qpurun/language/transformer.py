@@ -23,6 +23,22 @@ def _span(meta: Meta) -> Span | None:
     return Span(meta.line, meta.column, meta.end_line, meta.end_column)
 
 
+def _name(token: Token) -> ast.Identifier:
+    """A NAME token as an Identifier, spanning exactly the name."""
+    return ast.Identifier(str(token), span=_token_span(token))
+
+
+def _string_name(token: Token) -> ast.Identifier:
+    """A STRING token (a path) as an Identifier; its span includes the quotes."""
+    return ast.Identifier(_string(token), span=_token_span(token))
+
+
+def _token_span(token: Token) -> Span | None:
+    if token.line is None or token.column is None or token.end_line is None or token.end_column is None:
+        return None
+    return Span(token.line, token.column, token.end_line, token.end_column)
+
+
 def _string(token: Token) -> str:
     return str(token[1:-1]).encode("utf-8").decode("unicode_escape") if "\\" in token else str(token[1:-1])
 
@@ -55,17 +71,17 @@ class _ToAst(Transformer[Token, Any]):
     def device(self, meta: Meta, c: list[Any]) -> ast.Device:
         token: Token = c[0]
         if token.type == "STRING":
-            return ast.Device(_string(token), is_file=True, span=_span(meta))
-        return ast.Device(str(token), span=_span(meta))
+            return ast.Device(_string_name(token), is_file=True, span=_span(meta))
+        return ast.Device(_name(token), span=_span(meta))
 
     def device_remote(self, meta: Meta, c: list[Any]) -> ast.Device:
-        return ast.Device(_string(c[0]), remote=True, span=_span(meta))
+        return ast.Device(_string_name(c[0]), remote=True, span=_span(meta))
 
     def include(self, meta: Meta, c: list[Any]) -> ast.Include:
-        return ast.Include(_string(c[0]), span=_span(meta))
+        return ast.Include(_string_name(c[0]), span=_span(meta))
 
     def layout_lattice(self, meta: Meta, c: list[Any]) -> ast.LatticeLayout:
-        return ast.LatticeLayout(str(c[0]), _arguments(c[1:]), span=_span(meta))
+        return ast.LatticeLayout(_name(c[0]), _arguments(c[1:]), span=_span(meta))
 
     def layout_traps(self, meta: Meta, c: list[Any]) -> ast.TrapsLayout:
         return ast.TrapsLayout(tuple(_present(c[:-1])), _unit(c[-1]), span=_span(meta))
@@ -86,48 +102,48 @@ class _ToAst(Transformer[Token, Any]):
         return ast.RegisterEntries(tuple(c), span=_span(meta))
 
     def reg_trap(self, meta: Meta, c: list[Any]) -> ast.TrapEntry:
-        return ast.TrapEntry(str(c[0]), int(c[1]), span=_span(meta))
+        return ast.TrapEntry(_name(c[0]), int(c[1]), span=_span(meta))
 
     def reg_coord(self, meta: Meta, c: list[Any]) -> ast.CoordinateEntry:
-        return ast.CoordinateEntry(str(c[0]), c[1], _unit(c[2]), span=_span(meta))
+        return ast.CoordinateEntry(_name(c[0]), c[1], _unit(c[2]), span=_span(meta))
 
     def register_shape(self, meta: Meta, c: list[Any]) -> ast.RegisterShape:
-        return ast.RegisterShape(str(c[0]), _arguments(c[1:-1]), auto_layout=c[-1] is not None, span=_span(meta))
+        return ast.RegisterShape(_name(c[0]), _arguments(c[1:-1]), auto_layout=c[-1] is not None, span=_span(meta))
 
     def register_mappable(self, meta: Meta, c: list[Any]) -> ast.RegisterMappable:
         return ast.RegisterMappable(int(c[0]), span=_span(meta))
 
     def channel(self, meta: Meta, c: list[Any]) -> ast.Channel:
-        targets = tuple(str(t) for t in _present(c[2:]))
-        return ast.Channel(str(c[0]), str(c[1]), targets, span=_span(meta))
+        targets = tuple(_name(t) for t in _present(c[2:]))
+        return ast.Channel(_name(c[0]), _name(c[1]), targets, span=_span(meta))
 
     def detuning_map(self, meta: Meta, c: list[Any]) -> ast.DetuningMap:
-        return ast.DetuningMap(str(c[0]), str(c[1]), tuple(_present(c[2:])), span=_span(meta))
+        return ast.DetuningMap(_name(c[0]), _name(c[1]), tuple(_present(c[2:])), span=_span(meta))
 
     def qubit_weight(self, meta: Meta, c: list[Any]) -> ast.Weight:
-        return ast.Weight(str(c[0]), c[1], span=_span(meta))
+        return ast.Weight(_name(c[0]), c[1], span=_span(meta))
 
     def trap_weight(self, meta: Meta, c: list[Any]) -> ast.Weight:
         return ast.Weight(int(c[0]), c[1], span=_span(meta))
 
     def slm_mask(self, meta: Meta, c: list[Any]) -> ast.SlmMask:
-        return ast.SlmMask(tuple(str(t) for t in c), span=_span(meta))
+        return ast.SlmMask(tuple(_name(t) for t in c), span=_span(meta))
 
     def magnetic_field(self, meta: Meta, c: list[Any]) -> ast.MagneticField:
         return ast.MagneticField(c[0], _unit(c[1]), span=_span(meta))
 
     def var(self, meta: Meta, c: list[Any]) -> ast.VarDecl:
         size = None if c[2] is None else int(c[2])
-        return ast.VarDecl(str(c[0]), str(c[1]), size, span=_span(meta))
+        return ast.VarDecl(_name(c[0]), _name(c[1]), size, span=_span(meta))
 
     def let(self, meta: Meta, c: list[Any]) -> ast.Let:
-        return ast.Let(str(c[0]), c[1], span=_span(meta))
+        return ast.Let(_name(c[0]), c[1], span=_span(meta))
 
     def waveform(self, meta: Meta, c: list[Any]) -> ast.WaveformDecl:
-        return ast.WaveformDecl(str(c[0]), c[1], span=_span(meta))
+        return ast.WaveformDecl(_name(c[0]), c[1], span=_span(meta))
 
     def pulse_decl(self, meta: Meta, c: list[Any]) -> ast.PulseDecl:
-        return ast.PulseDecl(str(c[0]), c[1], span=_span(meta))
+        return ast.PulseDecl(_name(c[0]), c[1], span=_span(meta))
 
     def noise(self, meta: Meta, c: list[Any]) -> ast.Noise:
         return ast.Noise(_arguments(c), span=_span(meta))
@@ -138,24 +154,24 @@ class _ToAst(Transformer[Token, Any]):
 
     def add(self, meta: Meta, c: list[Any]) -> ast.Add:
         protocol = None if c[2] is None else ast.Protocol(str(c[2]))
-        return ast.Add(c[0], str(c[1]), protocol, span=_span(meta))
+        return ast.Add(c[0], _name(c[1]), protocol, span=_span(meta))
 
     def target(self, meta: Meta, c: list[Any]) -> ast.Target:
-        return ast.Target(tuple(str(t) for t in c[:-1]), str(c[-1]), span=_span(meta))
+        return ast.Target(tuple(_name(t) for t in c[:-1]), _name(c[-1]), span=_span(meta))
 
     def target_index(self, meta: Meta, c: list[Any]) -> ast.TargetIndex:
-        return ast.TargetIndex(c[0], str(c[1]), span=_span(meta))
+        return ast.TargetIndex(c[0], _name(c[1]), span=_span(meta))
 
     def delay(self, meta: Meta, c: list[Any]) -> ast.Delay:
-        return ast.Delay(c[0], str(c[1]), at_rest=c[2] is not None, span=_span(meta))
+        return ast.Delay(c[0], _name(c[1]), at_rest=c[2] is not None, span=_span(meta))
 
     def align(self, meta: Meta, c: list[Any]) -> ast.Align:
         at_rest = None if c[-1] is None else c[-1].type == "AT_REST"
-        return ast.Align(tuple(str(t) for t in c[:-1]), at_rest=at_rest, span=_span(meta))
+        return ast.Align(tuple(_name(t) for t in c[:-1]), at_rest=at_rest, span=_span(meta))
 
     def phase_shift(self, meta: Meta, c: list[Any]) -> ast.PhaseShift:
         basis = None if c[-1] is None else ast.Basis(str(c[-1]))
-        return ast.PhaseShift(c[0], tuple(str(t) for t in c[1:-1]), basis, span=_span(meta))
+        return ast.PhaseShift(c[0], tuple(_name(t) for t in c[1:-1]), basis, span=_span(meta))
 
     def phase_shift_index(self, meta: Meta, c: list[Any]) -> ast.PhaseShiftIndex:
         basis = None if c[-1] is None else ast.Basis(str(c[-1]))
@@ -163,7 +179,7 @@ class _ToAst(Transformer[Token, Any]):
 
     def detune(self, meta: Meta, c: list[Any]) -> ast.Detune:
         protocol = None if c[2] is None else ast.Protocol(str(c[2]))
-        return ast.Detune(c[0], str(c[1]), protocol, span=_span(meta))
+        return ast.Detune(c[0], _name(c[1]), protocol, span=_span(meta))
 
     def truncate(self, meta: Meta, c: list[Any]) -> ast.Truncate:
         return ast.Truncate(c[0], span=_span(meta))
@@ -174,13 +190,13 @@ class _ToAst(Transformer[Token, Any]):
     def eom(self, meta: Meta, c: list[Any]) -> ast.Eom:
         # A bare `correct_phase_drift` among the setpoint's arguments is the flag, set.
         arguments = tuple(
-            ast.Argument(a.value.id, ast.Number(1, span=a.span), span=a.span)
+            ast.Argument(ast.Identifier(a.value.id, span=a.value.span), ast.Number(1, span=a.span), span=a.span)
             if a.name is None and isinstance(a.value, ast.Name) and a.value.id == "correct_phase_drift"
             else a
             for a in _arguments([x for x in c[1:] if not isinstance(x, ast.EomOperation)])
         )
         operations = tuple(x for x in c[1:] if isinstance(x, ast.EomOperation))
-        return ast.Eom(str(c[0]), arguments, operations, span=_span(meta))
+        return ast.Eom(_name(c[0]), arguments, operations, span=_span(meta))
 
     def eom_pulse(self, meta: Meta, c: list[Any]) -> ast.EomPulse:
         options: dict[str, Any] = {}
@@ -212,10 +228,10 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Sweep(tuple(c), span=_span(meta))
 
     def sweep_values(self, meta: Meta, c: list[Any]) -> ast.SweepValues:
-        return ast.SweepValues(str(c[0]), c[1], span=_span(meta))
+        return ast.SweepValues(_name(c[0]), c[1], span=_span(meta))
 
     def sweep_range(self, meta: Meta, c: list[Any]) -> ast.SweepRange:
-        return ast.SweepRange(str(c[0]), c[1], c[2], c[3], span=_span(meta))
+        return ast.SweepRange(_name(c[0]), c[1], c[2], c[3], span=_span(meta))
 
     def zip_group(self, meta: Meta, c: list[Any]) -> ast.ZipGroup:
         return ast.ZipGroup(tuple(c), span=_span(meta))
@@ -227,17 +243,17 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Job(tuple(c), span=_span(meta))
 
     def bind_value(self, meta: Meta, c: list[Any]) -> ast.Binding:
-        return ast.Binding(str(c[0]), c[1], span=_span(meta))
+        return ast.Binding(_name(c[0]), c[1], span=_span(meta))
 
     def bind_qubits(self, meta: Meta, c: list[Any]) -> ast.QubitsBinding:
-        return ast.QubitsBinding(tuple(c[1:]), name=str(c[0]), span=_span(meta))
+        return ast.QubitsBinding(tuple(c[1:]), name=_name(c[0]), span=_span(meta))
 
     def placement(self, meta: Meta, c: list[Any]) -> ast.Placement:
-        return ast.Placement(str(c[0]), int(c[1]), span=_span(meta))
+        return ast.Placement(_name(c[0]), int(c[1]), span=_span(meta))
 
     # ---- expressions
     def kwarg(self, meta: Meta, c: list[Any]) -> ast.Argument:
-        return ast.Argument(str(c[0]), c[1], span=_span(meta))
+        return ast.Argument(_name(c[0]), c[1], span=_span(meta))
 
     def number(self, meta: Meta, c: list[Any]) -> ast.Number:
         text = str(c[0])
@@ -278,13 +294,13 @@ class _ToAst(Transformer[Token, Any]):
         return ast.UnaryOp(ast.UnaryOperator.POS, c[0], span=_span(meta))
 
     def call(self, meta: Meta, c: list[Any]) -> ast.Call:
-        return ast.Call(str(c[0]), _arguments(c[1:]), span=_span(meta))
+        return ast.Call(_name(c[0]), _arguments(c[1:]), span=_span(meta))
 
     def index_expr(self, meta: Meta, c: list[Any]) -> ast.Index:
         return ast.Index(c[0], c[1], span=_span(meta))
 
     def attribute(self, meta: Meta, c: list[Any]) -> ast.Attribute:
-        return ast.Attribute(c[0], str(c[1]), span=_span(meta))
+        return ast.Attribute(c[0], _name(c[1]), span=_span(meta))
 
     def list_expr(self, meta: Meta, c: list[Any]) -> ast.ListExpr:
         return ast.ListExpr(tuple(_present(c)), span=_span(meta))

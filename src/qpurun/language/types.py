@@ -73,15 +73,16 @@ def bind(signature: Signature, arguments: tuple[ast.Argument, ...]) -> dict[str,
     names = {p.name for p in params}
     for argument in keyword:
         assert argument.name is not None
-        if argument.name not in names:
-            close = difflib.get_close_matches(argument.name, sorted(names), n=1)
+        name = argument.name.name
+        if name not in names:
+            close = difflib.get_close_matches(name, sorted(names), n=1)
             hint = f"did you mean `{close[0]}`?" if close else f"write it as {signature.doc}"
-            if signature.name == "interpolated" and argument.name == "interpolator":
+            if signature.name == "interpolated" and name == "interpolator":
                 hint = "only PCHIP interpolation, the default, can be serialized by Pulser"
-            raise QxNameError(f"`{signature.name}` has no argument `{argument.name}`", argument.span, hint=hint)
-        if argument.name in bound:
-            raise QxTypeError(f"`{argument.name}` is given twice", argument.span)
-        bound[argument.name] = argument.value
+            raise QxNameError(f"`{signature.name}` has no argument `{name}`", argument.span, hint=hint)
+        if name in bound:
+            raise QxTypeError(f"`{name}` is given twice", argument.span)
+        bound[name] = argument.value
     return bound
 
 
@@ -316,22 +317,23 @@ class ExpressionTypes:
                 )
             )
             return None
-        if expr.name not in table:
-            hint = _did_you_mean(expr.name, table)
-            if what == "the device" and expr.name in CHANNEL_PROPERTIES:
-                hint = f"`{expr.name}` is a channel property: write e.g. `ryd.{expr.name}`"
+        prop = expr.name.name
+        if prop not in table:
+            hint = _did_you_mean(prop, table)
+            if what == "the device" and prop in CHANNEL_PROPERTIES:
+                hint = f"`{prop}` is a channel property: write e.g. `ryd.{prop}`"
             self.error(
                 QxNameError(
-                    f"{what} has no property `{expr.name}`",
+                    f"{what} has no property `{prop}`",
                     expr.span,
                     hint=hint or "known properties: " + ", ".join(sorted(table)),
                 )
             )
             return None
-        return Type(Kind.NUMBER, table[expr.name])
+        return Type(Kind.NUMBER, table[prop])
 
     def type_of_call(self, expr: ast.Call) -> Type | None:
-        name = expr.function
+        name = expr.function.name
         if name in UNSERIALIZABLE:
             self.error(
                 QxTypeError(

@@ -112,7 +112,10 @@ class _Importer:
             statements.append(ast.MagneticField(field_, ast.Unit.GAUSS))
         if "slm_mask_targets" in data:
             statements.append(ast.SlmMask(tuple(self.qubit_id(q) for q in data["slm_mask_targets"])))
-        statements.extend(ast.VarDecl(v.name, v.dtype, None if v.scalar else v.size) for v in self.variables.values())
+        statements.extend(
+            ast.VarDecl(ast.Identifier(v.name), ast.Identifier(v.dtype), None if v.scalar else v.size)
+            for v in self.variables.values()
+        )
         self.count_reuse(operations)
         sequence = self.sequence(operations)
         if data.get("measurement") is not None:
@@ -154,14 +157,15 @@ class _Importer:
                     f"`{device}` is not a device of this Pulser version", hint="known: " + ", ".join(known)
                 )
             self.device_json = json.loads(known[device])
-            return ast.Device(device)
+            return ast.Device(ast.Identifier(device))
         self.device_json = device
         wanted = strip_versions(device)
         for candidate, text in known.items():
             if strip_versions(json.loads(text)) == wanted:
-                return ast.Device(candidate)
+                return ast.Device(ast.Identifier(candidate))
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(device.get("name", "device"))) or "device"
-        return ast.Device(self.side_file(f"{stem}.json", json.dumps(device, indent=2), "device"), is_file=True)
+        name = self.side_file(f"{stem}.json", json.dumps(device, indent=2), "device")
+        return ast.Device(ast.Identifier(name), is_file=True)
 
     def side_file(self, name: str, text: str, what: str) -> str:
         if self.side_files is None:
@@ -206,14 +210,18 @@ class _Importer:
                 *(tuple(c) for c in self.register_coordinates.values())
             )
             statements.append(
-                ast.RegisterEntries(tuple(ast.TrapEntry(q, int(t)) for q, t in zip(self.qubits, traps, strict=True)))
+                ast.RegisterEntries(
+                    tuple(ast.TrapEntry(ast.Identifier(q), int(t)) for q, t in zip(self.qubits, traps, strict=True))
+                )
             )
         else:
             statements.append(
                 register_shape(register)
                 or ast.RegisterEntries(
                     tuple(
-                        ast.CoordinateEntry(q, ast.Point(tuple(coordinate(c) for c in coords)), ast.Unit.UM)
+                        ast.CoordinateEntry(
+                            ast.Identifier(q), ast.Point(tuple(coordinate(c) for c in coords)), ast.Unit.UM
+                        )
                         for q, coords in self.register_coordinates.items()
                     )
                 )
@@ -246,16 +254,16 @@ class _Importer:
         except Exception:  # a device the installed Pulser cannot read: no calibrated layouts known
             return None
 
-    def qubit_id(self, qubit: Any) -> str:
+    def qubit_id(self, qubit: Any) -> ast.Identifier:
         name = str(qubit)
         if name not in self.qubits:
             raise QxImportError(f"qubit `{name}` is not in the register")
-        return name
+        return ast.Identifier(name)
 
-    def qubit_at(self, index: Any) -> str:
+    def qubit_at(self, index: Any) -> ast.Identifier:
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self.qubits):
             raise QxImportError(f"qubit index {index!r} is outside the register")
-        return self.qubits[index]
+        return ast.Identifier(self.qubits[index])
 
     # ---- variables
 
@@ -375,7 +383,7 @@ class _Importer:
                 name = self.fresh("w")
                 call = self.waveform_call(waveform, dimension)
                 self.waveform_names[key] = name
-                self.declarations.append(ast.WaveformDecl(name, call))
+                self.declarations.append(ast.WaveformDecl(ast.Identifier(name), call))
             return ast.Name(self.waveform_names[key])
         return self.waveform_call(waveform, dimension)
 
@@ -399,8 +407,8 @@ class _Importer:
                 continue
             slot = dimension if param.dimension == VALUE else param.dimension
             value = self.value(given, slot if isinstance(slot, Dimension) else None)
-            arguments.append(ast.Argument(param.name if param.by_name else None, value))
-        return ast.Call(entry.signature.name, tuple(arguments))
+            arguments.append(ast.Argument(ast.Identifier(param.name) if param.by_name else None, value))
+        return ast.Call(ast.Identifier(entry.signature.name), tuple(arguments))
 
     def pulse_form(self, op: dict[str, Any]) -> _PulseForm:
         """The `pulse(...)` arguments whose lowering (Pulse, ConstantDetuning, ...) gives `op` back."""
@@ -467,14 +475,16 @@ class _Importer:
         if key in self.pulse_names:
             return ast.Name(self.pulse_names[key])
         arguments = tuple(
-            ast.Argument(slot, self.waveform(value, dimension) if is_waveform else self.value(value, dimension))
+            ast.Argument(
+                ast.Identifier(slot), self.waveform(value, dimension) if is_waveform else self.value(value, dimension)
+            )
             for slot, value, dimension, is_waveform in form.slots
         )
-        call = ast.Call("pulse", arguments)
+        call = ast.Call(ast.Identifier("pulse"), arguments)
         if self.pulse_count.get(key, 0) > 1:
             name = self.fresh("p")
             self.pulse_names[key] = name
-            self.declarations.append(ast.PulseDecl(name, call))
+            self.declarations.append(ast.PulseDecl(ast.Identifier(name), call))
             return ast.Name(name)
         return call
 
@@ -505,21 +515,27 @@ class _Importer:
                     isinstance(target, list) and len(target) > 1 and all(type(t) is int for t in target)
                 )
                 indices = [target] if isinstance(target, int) else target if literal else []
-                literal = literal and "index" not in (self.qubit_at(q) for q in indices)
+                literal = literal and "index" not in (self.qubit_at(q).name for q in indices)
                 if op["channel"] in names and literal:
                     position = names.index(op["channel"])
                     for channel, channel_id in pending[:position]:
-                        setup.append(ast.Channel(channel, channel_id))
+                        setup.append(ast.Channel(ast.Identifier(channel), ast.Identifier(channel_id)))
                         declared.add(channel)
                     channel, channel_id = pending[position]
                     qubits = [target] if isinstance(target, int) else target
-                    setup.append(ast.Channel(channel, channel_id, tuple(self.qubit_at(q) for q in qubits)))
+                    setup.append(
+                        ast.Channel(
+                            ast.Identifier(channel), ast.Identifier(channel_id), tuple(self.qubit_at(q) for q in qubits)
+                        )
+                    )
                     declared.add(channel)
                     pending = pending[position + 1 :]
                     continue
             leading = False
             rest.append(op)
-        setup.extend(ast.Channel(channel, channel_id) for channel, channel_id in pending)
+        setup.extend(
+            ast.Channel(ast.Identifier(channel), ast.Identifier(channel_id)) for channel, channel_id in pending
+        )
         # A channel with no initial target makes no op: declare it with the other
         # channels, ahead of maps and masks, keeping the channels in Pulser's order.
         for index in range(1, len(setup)):
@@ -533,7 +549,7 @@ class _Importer:
                 index -= 1
         # Channel ids are names in `.qx`.
         for statement in setup:
-            if isinstance(statement, ast.Channel) and not _NAME.match(statement.channel_id):
+            if isinstance(statement, ast.Channel) and not _NAME.match(statement.channel_id.name):
                 raise QxImportError(f"channel id `{statement.channel_id}` is not a name `.qx` can write")
         return setup, rest
 
@@ -559,7 +575,7 @@ class _Importer:
         self.detuning_maps.add(dmm_id)
         name = self.fresh("detuning", plain=True)
         weights = self.weights(detuning_map["traps"])
-        return ast.DetuningMap(name, dmm_id, weights)
+        return ast.DetuningMap(ast.Identifier(name), ast.Identifier(dmm_id), weights)
 
     def weights(self, traps: list[dict[str, Any]]) -> tuple[ast.Weight, ...]:
         """Weights on qubits when every trap holds one, else on layout traps."""
@@ -580,7 +596,7 @@ class _Importer:
         if any(t is None for t in targets):
             raise QxImportError("a detuning map on points that are neither qubits nor layout traps cannot be written")
         return tuple(
-            ast.Weight(target, literal(trap["weight"], None))
+            ast.Weight(ast.Identifier(target) if isinstance(target, str) else target, literal(trap["weight"], None))
             for target, trap in zip(targets, traps, strict=True)
             if target is not None
         )
@@ -605,36 +621,39 @@ class _Importer:
     def operation(self, op: dict[str, Any]) -> ast.Operation:
         kind = op["op"]
         if kind in ("pulse", "pulse_arbitrary_phase"):
-            return ast.Add(self.pulse(op), op["channel"], self.protocol(op))
+            return ast.Add(self.pulse(op), ast.Identifier(op["channel"]), self.protocol(op))
         if kind == "target":
             target = op["target"]
             # `target index ...` is the by-index form: a qubit called `index` is targeted by its number.
-            if isinstance(target, int) and not isinstance(target, bool) and self.qubit_at(target) != "index":
-                return ast.Target((self.qubit_at(target),), op["channel"])
+            if isinstance(target, int) and not isinstance(target, bool) and self.qubit_at(target).name != "index":
+                return ast.Target((self.qubit_at(target),), ast.Identifier(op["channel"]))
             if (
                 isinstance(target, list)
                 and target
                 and all(type(t) is int for t in target)
-                and "index" not in (self.qubit_at(t) for t in target)
+                and "index" not in (self.qubit_at(t).name for t in target)
             ):
-                return ast.Target(tuple(self.qubit_at(t) for t in target), op["channel"])
-            return ast.TargetIndex(self.value(target, None), op["channel"])
+                return ast.Target(tuple(self.qubit_at(t) for t in target), ast.Identifier(op["channel"]))
+            return ast.TargetIndex(self.value(target, None), ast.Identifier(op["channel"]))
         if kind == "delay":
-            return ast.Delay(self.value(op["time"], _T), op["channel"], bool(op.get("at_rest", False)))
+            return ast.Delay(self.value(op["time"], _T), ast.Identifier(op["channel"]), bool(op.get("at_rest", False)))
         if kind == "align":
             # Pulser omits `at_rest` when it is the default (True); False is `not_at_rest`.
-            return ast.Align(tuple(op["channels"]), at_rest=False if op.get("at_rest", True) is False else None)
+            return ast.Align(
+                tuple(ast.Identifier(c) for c in op["channels"]),
+                at_rest=False if op.get("at_rest", True) is False else None,
+            )
         if kind == "phase_shift":
             basis = None if op.get("basis", "digital") == "digital" else ast.Basis(op["basis"])
             phase = self.value(op["phi"], _A)
             targets = op["targets"]
-            if all(type(t) is int for t in targets) and "index" not in (self.qubit_at(t) for t in targets):
+            if all(type(t) is int for t in targets) and "index" not in (self.qubit_at(t).name for t in targets):
                 return ast.PhaseShift(phase, tuple(self.qubit_at(t) for t in targets), basis)
             return ast.PhaseShiftIndex(phase, tuple(self.value(t, None) for t in targets), basis)
         if kind == "add_dmm_detuning":
             if op["dmm_name"] not in self.detuning_maps:
                 raise QxImportError(f"`{op['dmm_name']}` is not a DMM with a detuning map `.qx` can name")
-            return ast.Detune(self.waveform(op["waveform"], _F), str(op["dmm_name"]), self.protocol(op))
+            return ast.Detune(self.waveform(op["waveform"], _F), ast.Identifier(str(op["dmm_name"])), self.protocol(op))
         if kind == "truncate":
             return ast.Truncate(self.value(op["duration"], _T))
         if kind in ("add_eom_pulse", "modify_eom_setpoint", "disable_eom_mode"):
@@ -643,12 +662,12 @@ class _Importer:
 
     def eom_setpoint(self, op: dict[str, Any]) -> list[ast.Argument]:
         arguments = [
-            ast.Argument("amplitude", self.value(op["amp_on"], _F)),
-            ast.Argument("detuning_on", self.value(op["detuning_on"], _F)),
+            ast.Argument(ast.Identifier("amplitude"), self.value(op["amp_on"], _F)),
+            ast.Argument(ast.Identifier("detuning_on"), self.value(op["detuning_on"], _F)),
         ]
         off = op.get("optimal_detuning_off", 0)
         if off != 0:
-            arguments.append(ast.Argument("optimal_detuning_off", self.value(off, _F)))
+            arguments.append(ast.Argument(ast.Identifier("optimal_detuning_off"), self.value(off, _F)))
         return arguments
 
     def eom(self, operations: list[dict[str, Any]], start: int) -> tuple[ast.Eom, int]:
@@ -658,7 +677,7 @@ class _Importer:
         drift = bool(enable.get("correct_phase_drift", False))
         arguments = self.eom_setpoint(enable)
         if drift:
-            arguments.append(ast.Argument("correct_phase_drift", ast.Number(1)))
+            arguments.append(ast.Argument(ast.Identifier("correct_phase_drift"), ast.Number(1)))
         inner: list[ast.EomOperation] = []
         for index in range(start + 1, len(operations)):
             op = operations[index]
@@ -678,7 +697,7 @@ class _Importer:
                     raise QxImportError(
                         "EOM mode enabled and disabled with different `correct_phase_drift` cannot be written in `.qx`"
                     )
-                return ast.Eom(channel, tuple(arguments), tuple(inner)), index + 1
+                return ast.Eom(ast.Identifier(channel), tuple(arguments), tuple(inner)), index + 1
             if kind == "add_eom_pulse":
                 phase = op.get("phase", 0)
                 shift = op.get("post_phase_shift", 0)
@@ -729,11 +748,11 @@ class _Importer:
             runs = self.runs if self.runs is not None else DEFAULT_RUNS
             statements: list[ast.Statement] = [ast.Runs(ast.Number(runs))]
             bindings: list[ast.Binding | ast.QubitsBinding] = [
-                ast.Binding(v.name, self.job_value(v, v.default[0] if v.scalar else v.default))
+                ast.Binding(ast.Identifier(v.name), self.job_value(v, v.default[0] if v.scalar else v.default))
                 for v in self.variables.values()
             ]
             if self.default_traps:
-                placements = tuple(ast.Placement(q, t) for q, t in self.default_traps.items())
+                placements = tuple(ast.Placement(ast.Identifier(q), t) for q, t in self.default_traps.items())
                 bindings.append(ast.QubitsBinding(placements))
             if bindings:
                 statements.append(ast.Jobs((ast.Job(tuple(bindings)),)))
@@ -755,9 +774,9 @@ class _Importer:
                     raise QxImportError(f"job {number} gives a value to `{name}`, which the sequence does not declare")
                 row.append(ast.Binding(name, self.job_value(self.variables[name], value)))
             if shared is None and job.get("runs") is not None:
-                row.append(ast.Binding("runs", ast.Number(job["runs"])))
+                row.append(ast.Binding(ast.Identifier("runs"), ast.Number(job["runs"])))
             if not row:
-                row.append(ast.Binding("runs", ast.Number(job.get("runs") or DEFAULT_RUNS)))
+                row.append(ast.Binding(ast.Identifier("runs"), ast.Number(job.get("runs") or DEFAULT_RUNS)))
             rows.append(ast.Job(tuple(row)))
         head: list[ast.Statement] = [ast.Runs(ast.Number(shared))] if shared is not None else []
         return [*head, ast.Jobs(tuple(rows))]

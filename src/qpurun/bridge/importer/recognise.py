@@ -64,7 +64,8 @@ def register_shape(register: list[dict[str, Any]]) -> ast.RegisterShape | None:
         if coordinates.shape == points.shape and np.allclose(coordinates, points, rtol=0, atol=1e-9):
             arguments = tuple(ast.Argument(None, ast.Number(n)) for n in sizes)
             return ast.RegisterShape(
-                shape, (*arguments, ast.Argument("spacing", ast.Quantity(ast.Number(written), ast.Unit.UM)))
+                ast.Identifier(shape),
+                (*arguments, ast.Argument(ast.Identifier("spacing"), ast.Quantity(ast.Number(written), ast.Unit.UM))),
             )
     return None
 
@@ -103,8 +104,10 @@ def lattice_layout(layout: dict[str, Any]) -> ast.LatticeLayout | None:
                 continue
             if same_layout(candidate, layout):
                 arguments = [ast.Argument(None, ast.Number(n)) for n in sizes]
-                arguments += [ast.Argument(p.name, _distance(v)) for p, v in zip(distances, order, strict=True)]
-                return ast.LatticeLayout(shape, tuple(arguments))
+                arguments += [
+                    ast.Argument(ast.Identifier(p.name), _distance(v)) for p, v in zip(distances, order, strict=True)
+                ]
+                return ast.LatticeLayout(ast.Identifier(shape), tuple(arguments))
     return None
 
 
