@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-from qpurun.language import ast
 from qpurun.language.parser import parse
 from qpurun.language.templates import is_template, render
-
-
-def _nodes(node: object) -> Iterator[ast.Node]:
-    if isinstance(node, ast.Node):
-        yield node
-        for field in dataclasses.fields(node):
-            yield from _nodes(getattr(node, field.name))
-    elif isinstance(node, tuple | list):
-        for item in node:
-            yield from _nodes(item)
+from qpurun.language.visitor import walk
 
 
 def test_every_node_has_a_span(spec_path: Path) -> None:
     text = spec_path.read_text()
     if is_template(text):
         text = render(text, {}).text
-    nodes = list(_nodes(parse(text)))
+    nodes = list(walk(parse(text)))
     assert len(nodes) > 20
     missing = [type(n).__name__ for n in nodes if n.span is None]
     assert missing == []

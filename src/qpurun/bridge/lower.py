@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, assert_never
 
 import pulser
 from pulser.parametrized import Parametrized
@@ -316,33 +316,36 @@ class Lowerer:
             )
 
     def lower_operation(self, seq: pulser.Sequence[Any], op: ast.Operation) -> None:
-        if isinstance(op, ast.Add):
-            seq.add(self.value(op.pulse), op.channel.name, protocol=_protocol(op.protocol, "min-delay"))
-        elif isinstance(op, ast.Target):
-            seq.target(op.qubits[0].name if len(op.qubits) == 1 else [q.name for q in op.qubits], op.channel.name)
-        elif isinstance(op, ast.TargetIndex):
-            seq.target_index(self.value(op.index), op.channel.name)
-        elif isinstance(op, ast.Delay):
-            seq.delay(self.duration(op.duration), op.channel.name, at_rest=op.at_rest)
-        elif isinstance(op, ast.Align):
-            # Only an explicit choice is passed on, so the JSON says what the spec says.
-            seq.align(*(c.name for c in op.channels), **({} if op.at_rest is None else {"at_rest": op.at_rest}))
-        elif isinstance(op, ast.PhaseShift):
-            basis = {"basis": op.basis.value} if op.basis else {}
-            seq.phase_shift(self.value(op.phase), *(q.name for q in op.qubits), **basis)
-        elif isinstance(op, ast.PhaseShiftIndex):
-            basis = {"basis": op.basis.value} if op.basis else {}
-            seq.phase_shift_index(self.value(op.phase), *(self.value(i) for i in op.indices), **basis)
-        elif isinstance(op, ast.Detune):
-            seq.add_dmm_detuning(
-                self.value(op.waveform), self.checked.dmms[op.dmm.name], protocol=_protocol(op.protocol, "no-delay")
-            )
-        elif isinstance(op, ast.Truncate):
-            seq.truncate(self.duration(op.duration))
-        elif isinstance(op, ast.Measure):
-            seq.measure(op.basis.value)
-        elif isinstance(op, ast.Eom):
-            self.lower_eom(seq, op)
+        match op:
+            case ast.Add():
+                seq.add(self.value(op.pulse), op.channel.name, protocol=_protocol(op.protocol, "min-delay"))
+            case ast.Target():
+                seq.target(op.qubits[0].name if len(op.qubits) == 1 else [q.name for q in op.qubits], op.channel.name)
+            case ast.TargetIndex():
+                seq.target_index(self.value(op.index), op.channel.name)
+            case ast.Delay():
+                seq.delay(self.duration(op.duration), op.channel.name, at_rest=op.at_rest)
+            case ast.Align():
+                # Only an explicit choice is passed on, so the JSON says what the spec says.
+                seq.align(*(c.name for c in op.channels), **({} if op.at_rest is None else {"at_rest": op.at_rest}))
+            case ast.PhaseShift():
+                basis = {"basis": op.basis.value} if op.basis else {}
+                seq.phase_shift(self.value(op.phase), *(q.name for q in op.qubits), **basis)
+            case ast.PhaseShiftIndex():
+                basis = {"basis": op.basis.value} if op.basis else {}
+                seq.phase_shift_index(self.value(op.phase), *(self.value(i) for i in op.indices), **basis)
+            case ast.Detune():
+                seq.add_dmm_detuning(
+                    self.value(op.waveform), self.checked.dmms[op.dmm.name], protocol=_protocol(op.protocol, "no-delay")
+                )
+            case ast.Truncate():
+                seq.truncate(self.duration(op.duration))
+            case ast.Measure():
+                seq.measure(op.basis.value)
+            case ast.Eom():
+                self.lower_eom(seq, op)
+            case _:
+                assert_never(op)
 
     def lower_eom(self, seq: pulser.Sequence[Any], op: ast.Eom) -> None:
         setpoint = self.evaluator.bound(EOM, op.arguments)

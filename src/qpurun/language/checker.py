@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, assert_never
 
 from qpurun.language import ast
 from qpurun.language.catalog import (
@@ -447,60 +447,65 @@ class _Checker:
             )
 
     def check_operation(self, op: ast.Operation) -> None:
-        if isinstance(op, ast.Add):
-            self.channel(op.channel)
-            self.expect(op.pulse, Type(Kind.PULSE), "`add`")
-        elif isinstance(op, ast.Target):
-            self.channel(op.channel)
-            self.check_qubits(op.qubits)
-        elif isinstance(op, ast.TargetIndex):
-            self.channel(op.channel)
-            self.expect(op.index, NUMBER, "a qubit index", lists=True)  # Pulser targets several at once
-        elif isinstance(op, ast.Delay):
-            self.channel(op.channel)
-            self.expect(op.duration, Type(Kind.NUMBER, Dimension.TIME), "`delay`")
-        elif isinstance(op, ast.Align):
-            for name in op.channels:
-                self.channel(name)
-            if len(op.channels) < 2:
-                self.error(QxSyntaxError("`align` needs at least two channels", op.span))
-        elif isinstance(op, ast.PhaseShift):
-            self.expect(op.phase, Type(Kind.NUMBER, Dimension.ANGLE), "`phase_shift`")
-            self.check_qubits(op.qubits)
-        elif isinstance(op, ast.PhaseShiftIndex):
-            self.expect(op.phase, Type(Kind.NUMBER, Dimension.ANGLE), "`phase_shift`")
-            for index in op.indices:
-                self.expect(index, NUMBER, "a qubit index", lists=True)
-        elif isinstance(op, ast.Detune):
-            if op.dmm.name not in self.dmms:
-                self.error(
-                    QxNameError(
-                        f"no detuning map is configured on `{op.dmm}`",
-                        op.span,
-                        hint=_did_you_mean(op.dmm.name, self.dmms)
-                        or "add e.g. `detuning_map shift on dmm_0 { q0: 1.0 }`",
+        match op:
+            case ast.Add():
+                self.channel(op.channel)
+                self.expect(op.pulse, Type(Kind.PULSE), "`add`")
+            case ast.Target():
+                self.channel(op.channel)
+                self.check_qubits(op.qubits)
+            case ast.TargetIndex():
+                self.channel(op.channel)
+                self.expect(op.index, NUMBER, "a qubit index", lists=True)  # Pulser targets several at once
+            case ast.Delay():
+                self.channel(op.channel)
+                self.expect(op.duration, Type(Kind.NUMBER, Dimension.TIME), "`delay`")
+            case ast.Align():
+                for name in op.channels:
+                    self.channel(name)
+                if len(op.channels) < 2:
+                    self.error(QxSyntaxError("`align` needs at least two channels", op.span))
+            case ast.PhaseShift():
+                self.expect(op.phase, Type(Kind.NUMBER, Dimension.ANGLE), "`phase_shift`")
+                self.check_qubits(op.qubits)
+            case ast.PhaseShiftIndex():
+                self.expect(op.phase, Type(Kind.NUMBER, Dimension.ANGLE), "`phase_shift`")
+                for index in op.indices:
+                    self.expect(index, NUMBER, "a qubit index", lists=True)
+            case ast.Detune():
+                if op.dmm.name not in self.dmms:
+                    self.error(
+                        QxNameError(
+                            f"no detuning map is configured on `{op.dmm}`",
+                            op.span,
+                            hint=_did_you_mean(op.dmm.name, self.dmms)
+                            or "add e.g. `detuning_map shift on dmm_0 { q0: 1.0 }`",
+                        )
                     )
-                )
-            self.expect(op.waveform, Type(Kind.WAVEFORM, Dimension.FREQUENCY), "`detune`")
-        elif isinstance(op, ast.Truncate):
-            self.expect(op.duration, Type(Kind.NUMBER, Dimension.TIME), "`truncate`")
-        elif isinstance(op, ast.Eom):
-            self.channel(op.channel)
-            self.check_arguments(EOM, op.arguments, op.span)
-            with self.scope(f"the eom block on `{op.channel}`"):
-                for inner in op.operations:
-                    if isinstance(inner, ast.EomPulse):
-                        self.expect(inner.duration, Type(Kind.NUMBER, Dimension.TIME), "an EOM pulse")
-                        if inner.phase is not None:
-                            self.expect(inner.phase, Type(Kind.NUMBER, Dimension.ANGLE), "`phase`")
-                        if inner.post_phase_shift is not None:
-                            self.expect(
-                                inner.post_phase_shift, Type(Kind.NUMBER, Dimension.ANGLE), "`post_phase_shift`"
-                            )
-                    elif isinstance(inner, ast.EomDelay):
-                        self.expect(inner.duration, Type(Kind.NUMBER, Dimension.TIME), "`delay`")
-                    else:
-                        self.check_arguments(SETPOINT, inner.arguments, inner.span)
+                self.expect(op.waveform, Type(Kind.WAVEFORM, Dimension.FREQUENCY), "`detune`")
+            case ast.Truncate():
+                self.expect(op.duration, Type(Kind.NUMBER, Dimension.TIME), "`truncate`")
+            case ast.Eom():
+                self.channel(op.channel)
+                self.check_arguments(EOM, op.arguments, op.span)
+                with self.scope(f"the eom block on `{op.channel}`"):
+                    for inner in op.operations:
+                        if isinstance(inner, ast.EomPulse):
+                            self.expect(inner.duration, Type(Kind.NUMBER, Dimension.TIME), "an EOM pulse")
+                            if inner.phase is not None:
+                                self.expect(inner.phase, Type(Kind.NUMBER, Dimension.ANGLE), "`phase`")
+                            if inner.post_phase_shift is not None:
+                                self.expect(
+                                    inner.post_phase_shift, Type(Kind.NUMBER, Dimension.ANGLE), "`post_phase_shift`"
+                                )
+                        elif isinstance(inner, ast.EomDelay):
+                            self.expect(inner.duration, Type(Kind.NUMBER, Dimension.TIME), "`delay`")
+                        else:
+                            self.check_arguments(SETPOINT, inner.arguments, inner.span)
+            case ast.Measure():
+                pass  # the basis is the grammar's; whether the device has it is Pulser's to say
+            case _:
+                assert_never(op)
 
     # ---- sweeps and jobs
 

@@ -19,7 +19,7 @@ import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 import numpy as np
 
@@ -133,32 +133,38 @@ class Evaluator:
         return self.cache[name]
 
     def value(self, expr: ast.Expr) -> Any:
-        if isinstance(expr, ast.Number):
-            return expr.value
-        if isinstance(expr, ast.Name):
-            return self.name(expr)
-        if isinstance(expr, ast.Quantity):
-            return self.quantity(expr)
-        if isinstance(expr, ast.BinaryOp):
-            return self.binary(expr)
-        if isinstance(expr, ast.UnaryOp):
-            operand = self.value(expr.operand)
-            operand = _array(operand) if isinstance(operand, list) else operand
-            if isinstance(operand, list):
-                raise QxTypeError("cannot negate a list that holds a variable", expr.span, hint=_LIST_OF_VARIABLES)
-            return -operand if expr.op is ast.UnaryOperator.NEG else operand
-        if isinstance(expr, ast.Index):
-            return self.index(expr)
-        if isinstance(expr, ast.Attribute):
-            if self.attribute is None:
-                raise NotConstant
-            return self.attribute(expr)
-        if isinstance(expr, ast.ListExpr):
-            items = [self.value(item) for item in expr.items]
-            if all(isinstance(i, int | float | np.integer | np.floating) for i in items):
-                return np.asarray(items, dtype=float if any(isinstance(i, float | np.floating) for i in items) else int)
-            return items
-        return self.call(expr)
+        match expr:
+            case ast.Number():
+                return expr.value
+            case ast.Name():
+                return self.name(expr)
+            case ast.Quantity():
+                return self.quantity(expr)
+            case ast.BinaryOp():
+                return self.binary(expr)
+            case ast.UnaryOp():
+                operand = self.value(expr.operand)
+                operand = _array(operand) if isinstance(operand, list) else operand
+                if isinstance(operand, list):
+                    raise QxTypeError("cannot negate a list that holds a variable", expr.span, hint=_LIST_OF_VARIABLES)
+                return -operand if expr.op is ast.UnaryOperator.NEG else operand
+            case ast.Index():
+                return self.index(expr)
+            case ast.Attribute():
+                if self.attribute is None:
+                    raise NotConstant
+                return self.attribute(expr)
+            case ast.ListExpr():
+                items = [self.value(item) for item in expr.items]
+                if all(isinstance(i, int | float | np.integer | np.floating) for i in items):
+                    return np.asarray(
+                        items, dtype=float if any(isinstance(i, float | np.floating) for i in items) else int
+                    )
+                return items
+            case ast.Call():
+                return self.call(expr)
+            case _:
+                assert_never(expr)
 
     def name(self, expr: ast.Name) -> Any:
         if expr.id == "pi":

@@ -14,28 +14,27 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from qpurun.language import ast
 from qpurun.language.errors import QxError, QxNameError, QxSyntaxError, Source, Span, raise_all
 from qpurun.language.parser import parse
+from qpurun.language.visitor import NodeTransformer
 
 _DECLARATIONS = (ast.VarDecl, ast.Let, ast.WaveformDecl, ast.PulseDecl, ast.Include)
 
 
-def _with_source(node: Any, source: Source) -> Any:
+class _WithSource(NodeTransformer):
     """A copy of a syntax tree whose spans all name `source` as their file."""
-    if isinstance(node, ast.Node):
-        changes = {
-            f.name: _with_source(getattr(node, f.name), source) for f in dataclasses.fields(node) if f.name != "span"
-        }
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+
+    def generic_visit(self, node: ast.Node) -> ast.Node:
+        node = super().generic_visit(node)
         span = node.span
-        if span is not None:
-            changes["span"] = Span(span.line, span.column, span.end_line, span.end_column, source)
-        return dataclasses.replace(node, **changes)
-    if isinstance(node, tuple):
-        return tuple(_with_source(item, source) for item in node)
-    return node
+        if span is None:
+            return node
+        return dataclasses.replace(node, span=Span(span.line, span.column, span.end_line, span.end_column, self.source))
 
 
 def _declared_name(statement: ast.Statement) -> str | None:
@@ -101,7 +100,9 @@ class _Resolver:
             library = parse(text, filename=str(path))
         except QxError as error:
             raise error.located(source) from None
-        statements = _with_source(library.statements, source)
+        located = _WithSource(source).visit(library)
+        assert isinstance(located, ast.Spec)
+        statements = located.statements
         kept: list[ast.Statement] = []
         for statement in statements:
             if not isinstance(statement, _DECLARATIONS):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, assert_never
 
 from qpurun.language import ast
 from qpurun.language.errors import Span
@@ -75,31 +75,34 @@ def expression(expr: ast.Expr, level: int = 0) -> str:
 
 
 def _expression(expr: ast.Expr) -> tuple[str, int]:
-    if isinstance(expr, ast.Number):
-        if expr.value < 0:
-            return "-" + number(-expr.value), _UNARY
-        return number(expr.value), _ATOM
-    if isinstance(expr, ast.Name):
-        return expr.id, _ATOM
-    if isinstance(expr, ast.Quantity):
-        return f"{expression(expr.value, _POSTFIX)} {expr.unit.value}", _QUANTITY
-    if isinstance(expr, ast.BinaryOp):
-        level = _LEVEL[expr.op]
-        if expr.op is ast.BinaryOperator.POW:
-            left, right = expression(expr.left, _QUANTITY), expression(expr.right, _UNARY)
-        else:
-            left, right = expression(expr.left, level), expression(expr.right, level + 1)
-        return f"{left} {expr.op.value} {right}", level
-    if isinstance(expr, ast.UnaryOp):
-        return f"{expr.op.value}{expression(expr.operand, _UNARY)}", _UNARY
-    if isinstance(expr, ast.Call):
-        return f"{expr.function}({arguments(expr.arguments)})", _POSTFIX
-    if isinstance(expr, ast.Index):
-        return f"{expression(expr.value, _POSTFIX)}[{expression(expr.index)}]", _POSTFIX
-    if isinstance(expr, ast.Attribute):
-        return f"{expression(expr.value, _POSTFIX)}.{expr.name}", _POSTFIX
-    assert isinstance(expr, ast.ListExpr)
-    return "[" + ", ".join(expression(item) for item in expr.items) + "]", _ATOM
+    match expr:
+        case ast.Number():
+            if expr.value < 0:
+                return "-" + number(-expr.value), _UNARY
+            return number(expr.value), _ATOM
+        case ast.Name():
+            return expr.id, _ATOM
+        case ast.Quantity():
+            return f"{expression(expr.value, _POSTFIX)} {expr.unit.value}", _QUANTITY
+        case ast.BinaryOp():
+            level = _LEVEL[expr.op]
+            if expr.op is ast.BinaryOperator.POW:
+                left, right = expression(expr.left, _QUANTITY), expression(expr.right, _UNARY)
+            else:
+                left, right = expression(expr.left, level), expression(expr.right, level + 1)
+            return f"{left} {expr.op.value} {right}", level
+        case ast.UnaryOp():
+            return f"{expr.op.value}{expression(expr.operand, _UNARY)}", _UNARY
+        case ast.Call():
+            return f"{expr.function}({arguments(expr.arguments)})", _POSTFIX
+        case ast.Index():
+            return f"{expression(expr.value, _POSTFIX)}[{expression(expr.index)}]", _POSTFIX
+        case ast.Attribute():
+            return f"{expression(expr.value, _POSTFIX)}.{expr.name}", _POSTFIX
+        case ast.ListExpr():
+            return "[" + ", ".join(expression(item) for item in expr.items) + "]", _ATOM
+        case _:
+            assert_never(expr)
 
 
 def arguments(items: Iterable[ast.Argument]) -> str:
@@ -178,61 +181,64 @@ class _Printer:
         return "\n".join(self.lines).rstrip("\n") + "\n"
 
     def statement(self, s: ast.Statement, width: int) -> None:
-        if isinstance(s, ast.Experiment):
-            self.emit(f"experiment {string(s.name)}", s, 0)
-        elif isinstance(s, ast.Device):
-            target = string(s.name.name) if s.is_file or s.remote else s.name.name
-            self.emit(f"device {'remote ' if s.remote else ''}{target}", s, 0)
-        elif isinstance(s, ast.Include):
-            self.emit(f"include {string(s.path.name)}", s, 0)
-        elif isinstance(s, ast.LatticeLayout):
-            self.emit(f"layout {s.shape}({arguments(s.arguments)})", s, 0)
-        elif isinstance(s, ast.TrapsLayout):
-            keyword = "traps3d" if s.three_d else "traps"
-            body = ", ".join(point(p) for p in s.points)
-            self.emit(f"layout {keyword} {{ {body} }}" + (f" {s.unit.value}" if s.unit else ""), s, 0)
-        elif isinstance(s, ast.FileLayout):
-            self.emit(f"layout {string(s.path)}", s, 0)
-        elif isinstance(s, ast.CalibratedLayout):
-            self.emit(f"layout calibrated {string(s.name)}", s, 0)
-        elif isinstance(s, ast.RegisterEntries):
-            self.block("register", s, _register_rows(s.entries), 0)
-        elif isinstance(s, ast.RegisterShape):
-            tail = " auto_layout" if s.auto_layout else ""
-            self.emit(f"register {s.shape}({arguments(s.arguments)}){tail}", s, 0)
-        elif isinstance(s, ast.RegisterMappable):
-            self.emit(f"register mappable {s.qubit_count}", s, 0)
-        elif isinstance(s, ast.Channel):
-            target = f" target {_names(s.targets)}" if s.targets else ""
-            self.emit(f"channel {s.name.name.ljust(width)} = {s.channel_id}{target}", s, 0)
-        elif isinstance(s, ast.DetuningMap):
-            weights = ", ".join(
-                f"{w.target if isinstance(w.target, ast.Identifier) else f'trap {w.target}'}: {expression(w.value)}"
-                for w in s.weights
-            )
-            self.emit(f"detuning_map {s.name} on {s.dmm_id} {{ {weights} }}", s, 0)
-        elif isinstance(s, ast.SlmMask):
-            self.emit(f"slm_mask {_names(s.qubits)}", s, 0)
-        elif isinstance(s, ast.MagneticField):
-            self.emit(f"magnetic_field {point(s.point, s.unit)}", s, 0)
-        elif isinstance(s, ast.VarDecl):
-            size = f"[{s.size}]" if s.size is not None else ""
-            self.emit(f"var {s.name}: {s.dtype}{size}", s, 0)
-        elif isinstance(s, ast.Let | ast.WaveformDecl | ast.PulseDecl):
-            keyword = {ast.Let: "let", ast.WaveformDecl: "waveform", ast.PulseDecl: "pulse"}[type(s)]
-            self.emit(f"{keyword} {s.name.name.ljust(width)} = {expression(s.value)}", s, 0)
-        elif isinstance(s, ast.Noise):
-            self.emit(f"noise {{ {arguments(s.parameters)} }}" if s.parameters else "noise { }", s, 0)
-        elif isinstance(s, ast.SequenceBlock):
-            ops: list[Item] = [op if isinstance(op, ast.Eom) else (_operation(op), op) for op in s.operations]
-            self.block("sequence", s, ops, 0)
-        elif isinstance(s, ast.Runs):
-            self.emit(f"runs {expression(s.value)}", s, 0)
-        elif isinstance(s, ast.Sweep):
-            rows: list[Item] = [line if isinstance(line, ast.ZipGroup) else (_axis(line), line) for line in s.lines]
-            self.block("sweep", s, rows, 0)
-        elif isinstance(s, ast.Jobs):
-            self.block("jobs", s, [(_job(job), job) for job in s.jobs], 0)
+        match s:
+            case ast.Experiment():
+                self.emit(f"experiment {string(s.name)}", s, 0)
+            case ast.Device():
+                target = string(s.name.name) if s.is_file or s.remote else s.name.name
+                self.emit(f"device {'remote ' if s.remote else ''}{target}", s, 0)
+            case ast.Include():
+                self.emit(f"include {string(s.path.name)}", s, 0)
+            case ast.LatticeLayout():
+                self.emit(f"layout {s.shape}({arguments(s.arguments)})", s, 0)
+            case ast.TrapsLayout():
+                keyword = "traps3d" if s.three_d else "traps"
+                body = ", ".join(point(p) for p in s.points)
+                self.emit(f"layout {keyword} {{ {body} }}" + (f" {s.unit.value}" if s.unit else ""), s, 0)
+            case ast.FileLayout():
+                self.emit(f"layout {string(s.path)}", s, 0)
+            case ast.CalibratedLayout():
+                self.emit(f"layout calibrated {string(s.name)}", s, 0)
+            case ast.RegisterEntries():
+                self.block("register", s, _register_rows(s.entries), 0)
+            case ast.RegisterShape():
+                tail = " auto_layout" if s.auto_layout else ""
+                self.emit(f"register {s.shape}({arguments(s.arguments)}){tail}", s, 0)
+            case ast.RegisterMappable():
+                self.emit(f"register mappable {s.qubit_count}", s, 0)
+            case ast.Channel():
+                target = f" target {_names(s.targets)}" if s.targets else ""
+                self.emit(f"channel {s.name.name.ljust(width)} = {s.channel_id}{target}", s, 0)
+            case ast.DetuningMap():
+                weights = ", ".join(
+                    f"{w.target if isinstance(w.target, ast.Identifier) else f'trap {w.target}'}: {expression(w.value)}"
+                    for w in s.weights
+                )
+                self.emit(f"detuning_map {s.name} on {s.dmm_id} {{ {weights} }}", s, 0)
+            case ast.SlmMask():
+                self.emit(f"slm_mask {_names(s.qubits)}", s, 0)
+            case ast.MagneticField():
+                self.emit(f"magnetic_field {point(s.point, s.unit)}", s, 0)
+            case ast.VarDecl():
+                size = f"[{s.size}]" if s.size is not None else ""
+                self.emit(f"var {s.name}: {s.dtype}{size}", s, 0)
+            case ast.Let() | ast.WaveformDecl() | ast.PulseDecl():
+                keyword = {ast.Let: "let", ast.WaveformDecl: "waveform", ast.PulseDecl: "pulse"}[type(s)]
+                self.emit(f"{keyword} {s.name.name.ljust(width)} = {expression(s.value)}", s, 0)
+            case ast.Noise():
+                self.emit(f"noise {{ {arguments(s.parameters)} }}" if s.parameters else "noise { }", s, 0)
+            case ast.SequenceBlock():
+                ops: list[Item] = [op if isinstance(op, ast.Eom) else (_operation(op), op) for op in s.operations]
+                self.block("sequence", s, ops, 0)
+            case ast.Runs():
+                self.emit(f"runs {expression(s.value)}", s, 0)
+            case ast.Sweep():
+                rows: list[Item] = [line if isinstance(line, ast.ZipGroup) else (_axis(line), line) for line in s.lines]
+                self.block("sweep", s, rows, 0)
+            case ast.Jobs():
+                self.block("jobs", s, [(_job(job), job) for job in s.jobs], 0)
+            case _:
+                assert_never(s)
 
 
 def _register_rows(entries: Sequence[ast.TrapEntry | ast.CoordinateEntry]) -> list[Item]:
@@ -261,48 +267,56 @@ def _entry(entry: ast.TrapEntry | ast.CoordinateEntry) -> str:
 
 
 def _operation(op: ast.Operation) -> str:
-    if isinstance(op, ast.Add):
-        return f"add {expression(op.pulse)} on {op.channel}" + (f" {op.protocol.value}" if op.protocol else "")
-    if isinstance(op, ast.Target):
-        return f"target {_names(op.qubits)} on {op.channel}"
-    if isinstance(op, ast.TargetIndex):
-        return f"target index {expression(op.index)} on {op.channel}"
-    if isinstance(op, ast.Delay):
-        return f"delay {expression(op.duration)} on {op.channel}" + (" at_rest" if op.at_rest else "")
-    if isinstance(op, ast.Align):
-        rest = {None: "", True: " at_rest", False: " not_at_rest"}[op.at_rest]
-        return f"align {_names(op.channels)}{rest}"
-    if isinstance(op, ast.PhaseShift):
-        basis = f" basis {op.basis.value}" if op.basis else ""
-        return f"phase_shift {expression(op.phase)} on {_names(op.qubits)}{basis}"
-    if isinstance(op, ast.PhaseShiftIndex):
-        basis = f" basis {op.basis.value}" if op.basis else ""
-        indices = ", ".join(expression(i) for i in op.indices)
-        return f"phase_shift {expression(op.phase)} on index {indices}{basis}"
-    if isinstance(op, ast.Detune):
-        return f"detune {expression(op.waveform)} on {op.dmm}" + (f" {op.protocol.value}" if op.protocol else "")
-    if isinstance(op, ast.Truncate):
-        return f"truncate {expression(op.duration)}"
-    if isinstance(op, ast.Measure):
-        return f"measure {op.basis.value}"
-    raise AssertionError(f"not a one-line operation: {op!r}")  # pragma: no cover
+    match op:
+        case ast.Add():
+            return f"add {expression(op.pulse)} on {op.channel}" + (f" {op.protocol.value}" if op.protocol else "")
+        case ast.Target():
+            return f"target {_names(op.qubits)} on {op.channel}"
+        case ast.TargetIndex():
+            return f"target index {expression(op.index)} on {op.channel}"
+        case ast.Delay():
+            return f"delay {expression(op.duration)} on {op.channel}" + (" at_rest" if op.at_rest else "")
+        case ast.Align():
+            rest = {None: "", True: " at_rest", False: " not_at_rest"}[op.at_rest]
+            return f"align {_names(op.channels)}{rest}"
+        case ast.PhaseShift():
+            basis = f" basis {op.basis.value}" if op.basis else ""
+            return f"phase_shift {expression(op.phase)} on {_names(op.qubits)}{basis}"
+        case ast.PhaseShiftIndex():
+            basis = f" basis {op.basis.value}" if op.basis else ""
+            indices = ", ".join(expression(i) for i in op.indices)
+            return f"phase_shift {expression(op.phase)} on index {indices}{basis}"
+        case ast.Detune():
+            return f"detune {expression(op.waveform)} on {op.dmm}" + (f" {op.protocol.value}" if op.protocol else "")
+        case ast.Truncate():
+            return f"truncate {expression(op.duration)}"
+        case ast.Measure():
+            return f"measure {op.basis.value}"
+        case ast.Eom():
+            raise AssertionError(f"not a one-line operation: {op!r}")  # pragma: no cover
+        case _:
+            assert_never(op)
 
 
 def _eom_operation(op: ast.EomOperation) -> str:
-    if isinstance(op, ast.EomPulse):
-        text = f"pulse {expression(op.duration)}"
-        if op.phase is not None:
-            text += f" phase {expression(op.phase)}"
-        if op.post_phase_shift is not None:
-            text += f" post_phase_shift {expression(op.post_phase_shift)}"
-        if op.correct_phase_drift:
-            text += " correct_phase_drift"
-        if op.protocol:
-            text += f" {op.protocol.value}"
-        return text
-    if isinstance(op, ast.EomDelay):
-        return f"delay {expression(op.duration)}"
-    return f"setpoint ({arguments(op.arguments)})"
+    match op:
+        case ast.EomPulse():
+            text = f"pulse {expression(op.duration)}"
+            if op.phase is not None:
+                text += f" phase {expression(op.phase)}"
+            if op.post_phase_shift is not None:
+                text += f" post_phase_shift {expression(op.post_phase_shift)}"
+            if op.correct_phase_drift:
+                text += " correct_phase_drift"
+            if op.protocol:
+                text += f" {op.protocol.value}"
+            return text
+        case ast.EomDelay():
+            return f"delay {expression(op.duration)}"
+        case ast.EomSetpoint():
+            return f"setpoint ({arguments(op.arguments)})"
+        case _:
+            assert_never(op)
 
 
 def _axis(axis: ast.SweepAxis) -> str:

@@ -11,6 +11,7 @@ import difflib
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import assert_never
 
 from qpurun.language import ast
 from qpurun.language.catalog import (
@@ -176,72 +177,74 @@ class ExpressionTypes:
 
     def type_of(self, expr: ast.Expr) -> Type | None:
         """The type of `expr`, or None after reporting why it has none."""
-        if isinstance(expr, ast.Number):
-            if not math.isfinite(expr.value):
-                self.error(QxTypeError("this number is too large", expr.span, hint="numbers are 64-bit floats"))
-                return None
-            return NUMBER
-        if isinstance(expr, ast.Name):
-            return self.type_of_name(expr)
-        if isinstance(expr, ast.Quantity):
-            inner = self.type_of(expr.value)
-            if inner is None:
-                return None
-            if inner.kind not in (Kind.NUMBER, Kind.ARRAY):
-                self.error(QxTypeError(f"a unit applies to numbers, not to {inner.kind.value}", expr.span))
-                return None
-            if inner.dimension is not None:
-                self.error(
-                    QxUnitError(
-                        f"this already has a unit ({inner.dimension.value})",
-                        expr.span,
-                        hint="write one unit per value",
-                    )
-                )
-            dimension = UNITS[expr.unit].dimension
-            if dimension is Dimension.TIME and isinstance(expr.value, ast.Number):
-                nanoseconds = expr.value.value * UNITS[expr.unit].scale
-                if math.isfinite(nanoseconds) and abs(nanoseconds - round(nanoseconds)) > 1e-6:
+        match expr:
+            case ast.Number():
+                if not math.isfinite(expr.value):
+                    self.error(QxTypeError("this number is too large", expr.span, hint="numbers are 64-bit floats"))
+                    return None
+                return NUMBER
+            case ast.Name():
+                return self.type_of_name(expr)
+            case ast.Quantity():
+                inner = self.type_of(expr.value)
+                if inner is None:
+                    return None
+                if inner.kind not in (Kind.NUMBER, Kind.ARRAY):
+                    self.error(QxTypeError(f"a unit applies to numbers, not to {inner.kind.value}", expr.span))
+                    return None
+                if inner.dimension is not None:
                     self.error(
                         QxUnitError(
-                            f"{expr.value.value} {expr.unit.value} is not a whole number of ns"
-                            + ("" if expr.unit is ast.Unit.NS else f" ({nanoseconds:g} ns)"),
+                            f"this already has a unit ({inner.dimension.value})",
                             expr.span,
-                            hint="Pulser durations are integers in ns",
+                            hint="write one unit per value",
                         )
                     )
-            return Type(inner.kind, dimension)
-        if isinstance(expr, ast.BinaryOp):
-            return self.type_of_binary(expr)
-        if isinstance(expr, ast.UnaryOp):
-            operand = self.type_of(expr.operand)
-            if operand is not None and operand.kind not in (Kind.NUMBER, Kind.ARRAY):
-                self.error(QxTypeError(f"cannot negate {operand.kind.value}", expr.span))
-                return None
-            return operand
-        if isinstance(expr, ast.Call):
-            return self.type_of_call(expr)
-        if isinstance(expr, ast.Index):
-            value = self.type_of(expr.value)
-            self.expect(expr.index, NUMBER, "an index")
-            if value is None:
-                return None
-            if value.kind is not Kind.ARRAY:
-                self.error(QxTypeError(f"only a list can be indexed, this is {value.kind.value}", expr.value.span))
-                return None
-            return Type(Kind.NUMBER, value.dimension)
-        if isinstance(expr, ast.Attribute):
-            return self.type_of_attribute(expr)
-        if isinstance(expr, ast.ListExpr):
-            dimensions = set()
-            for item in expr.items:
-                found = self.expect(item, NUMBER, "a list", lists=True)
-                if found is not None and found.dimension is not None:
-                    dimensions.add(found.dimension)
-            if len(dimensions) > 1:
-                self.error(QxUnitError("the values of a list have different dimensions", expr.span))
-            return Type(Kind.ARRAY, dimensions.pop() if len(dimensions) == 1 else None)
-        raise AssertionError(f"unknown expression {expr!r}")  # pragma: no cover
+                dimension = UNITS[expr.unit].dimension
+                if dimension is Dimension.TIME and isinstance(expr.value, ast.Number):
+                    nanoseconds = expr.value.value * UNITS[expr.unit].scale
+                    if math.isfinite(nanoseconds) and abs(nanoseconds - round(nanoseconds)) > 1e-6:
+                        self.error(
+                            QxUnitError(
+                                f"{expr.value.value} {expr.unit.value} is not a whole number of ns"
+                                + ("" if expr.unit is ast.Unit.NS else f" ({nanoseconds:g} ns)"),
+                                expr.span,
+                                hint="Pulser durations are integers in ns",
+                            )
+                        )
+                return Type(inner.kind, dimension)
+            case ast.BinaryOp():
+                return self.type_of_binary(expr)
+            case ast.UnaryOp():
+                operand = self.type_of(expr.operand)
+                if operand is not None and operand.kind not in (Kind.NUMBER, Kind.ARRAY):
+                    self.error(QxTypeError(f"cannot negate {operand.kind.value}", expr.span))
+                    return None
+                return operand
+            case ast.Call():
+                return self.type_of_call(expr)
+            case ast.Index():
+                value = self.type_of(expr.value)
+                self.expect(expr.index, NUMBER, "an index")
+                if value is None:
+                    return None
+                if value.kind is not Kind.ARRAY:
+                    self.error(QxTypeError(f"only a list can be indexed, this is {value.kind.value}", expr.value.span))
+                    return None
+                return Type(Kind.NUMBER, value.dimension)
+            case ast.Attribute():
+                return self.type_of_attribute(expr)
+            case ast.ListExpr():
+                dimensions = set()
+                for item in expr.items:
+                    found = self.expect(item, NUMBER, "a list", lists=True)
+                    if found is not None and found.dimension is not None:
+                        dimensions.add(found.dimension)
+                if len(dimensions) > 1:
+                    self.error(QxUnitError("the values of a list have different dimensions", expr.span))
+                return Type(Kind.ARRAY, dimensions.pop() if len(dimensions) == 1 else None)
+            case _:
+                assert_never(expr)
 
     def type_of_name(self, expr: ast.Name) -> Type | None:
         name = expr.id

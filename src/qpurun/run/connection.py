@@ -36,11 +36,14 @@ from pulser.backend.remote import (
     RemoteResultsError,
 )
 from pulser.backend.results import Results
-from pulser.devices._device_datacls import BaseDevice
 
+from qpurun.language.catalog import real_devices
 from qpurun.run import emulator as emulator_module
 from qpurun.run.executor import Executor
 from qpurun.run.store import Store, batch_status
+
+if typing.TYPE_CHECKING:
+    from qpurun.language.catalog import BaseDevice
 
 __all__ = ["LocalConnection"]
 
@@ -93,7 +96,7 @@ class LocalConnection(RemoteConnection):
 
     def fetch_available_devices(self) -> dict[str, pulser.devices.Device]:
         """Pulser's real devices, plus (overriding by name) the ones given to this connection."""
-        devices: dict[str, BaseDevice] = {device.name: device for device in pulser.devices._valid_devices}
+        devices: dict[str, BaseDevice] = dict(real_devices())
         devices.update(self._devices)
         return typing.cast(dict[str, pulser.devices.Device], devices)
 
