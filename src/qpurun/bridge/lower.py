@@ -1,37 +1,46 @@
 """Lowering: a checked spec becomes the `pulser.Sequence` a careful user would write.
 
-This is the only module that builds Pulser objects. Each statement is lowered
-inside `_at(node)`: an exception Pulser raises there becomes a `QxDeviceError`
-at that statement, in Pulser's own words, and a warning Pulser issues becomes
-a located `QxWarning`. Pulser does the validating; we only say where.
+This is the only module that builds a `pulser.Sequence`. Each statement is
+lowered inside `at(node)`: an exception Pulser raises there becomes a
+`QxDeviceError` at that statement, in Pulser's own words, and a warning Pulser
+issues becomes a located `QxWarning`. Pulser does the validating; we only say
+where. Values come from the evaluator, Pulser constructs from the catalog, and
+what the device offers from `devices.py`: no message about the spec is written
+here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, assert_never
 
 import pulser
 from pulser.parametrized import Parametrized
 from pulser.register import RegisterLayout
 
+from qpurun.bridge.devices import (
+    RemoteDevices as RemoteDevices,
+)
+from qpurun.bridge.devices import (
+    calibrated_layout,
+    channel_id,
+    layout_file,
+    load_device,
+    property_of,
+    trap_of,
+)
 from qpurun.language import ast
-from qpurun.language.catalog import EOM, LATTICES, SETPOINT, SHAPES, WAVEFORMS, build_pulse, devices
-from qpurun.language.catalog import real_devices as real_devices
+from qpurun.language.catalog import EOM, LATTICES, SETPOINT, SHAPES, WAVEFORMS, build_pulse
 from qpurun.language.checker import Checked, aliased
-from qpurun.language.errors import QxDeviceError, QxError, QxNameError, QxWarning, Span
+from qpurun.language.errors import QxDeviceError, QxError, QxWarning, Span
 from qpurun.language.evaluate import Evaluator
 
 if TYPE_CHECKING:
     from qpurun.language.catalog import BaseDevice
 
-RemoteDevices = Callable[[], Mapping[str, "BaseDevice"]]
-"""Where `device remote "NAME"` looks: a connection's `fetch_available_devices`."""
 
 Protocols = Literal["min-delay", "no-delay", "wait-for-all"]
 
@@ -141,42 +150,8 @@ class Lowerer:
     # ---- the pieces, top to bottom
 
     def load_device(self, statement: ast.Device) -> BaseDevice:
-        if statement.remote:
-            # The connection's own specs: what the QPU is calibrated to today.
-            with self.at(statement):
-                available = dict(self.remote_devices() if self.remote_devices else real_devices())
-            if statement.name.name not in available:
-                raise QxNameError(
-                    f"the connection offers no device `{statement.name.name}`",
-                    statement.span,
-                    self.source,
-                    hint="available: "
-                    + (", ".join(sorted(available)) or "none")
-                    + "; `qpurun backends --refresh` fetches the specs of a cloud's devices (e.g. a QPU's)",
-                )
-            return available[statement.name.name]
-        if statement.is_file:
-            path = Path(self.source.name).parent / statement.name.name
-            with self.at(statement):
-                try:
-                    text = path.read_text()
-                except OSError as error:
-                    raise QxNameError(
-                        f"cannot read device file `{statement.name.name}`: {error.strerror}", statement.span
-                    ) from None
-                from pulser.json.abstract_repr.deserializer import deserialize_device
-
-                return deserialize_device(text)
-        names = list(devices())
-        if statement.name.name not in names:
-            close = difflib.get_close_matches(statement.name.name, names, n=1)
-            raise QxNameError(
-                f"unknown device `{statement.name.name}`",
-                statement.span,
-                self.source,
-                hint=f"did you mean `{close[0]}`?" if close else "devices: " + ", ".join(sorted(names)),
-            )
-        return devices()[statement.name.name]
+        with self.at(statement):
+            return load_device(statement, self.source, self.remote_devices)
 
     def lower(self) -> Lowered:
         checked = self.checked
@@ -214,30 +189,13 @@ class Lowerer:
             self.written_traps = [int(written.get_traps_from_coordinates(p)[0]) for p in points]
             return written
         if isinstance(layout, ast.FileLayout):
-            path = Path(self.source.name).parent / layout.path
-            try:
-                return RegisterLayout.from_abstract_repr(path.read_text())
-            except OSError as error:
-                raise QxNameError(f"cannot read layout file `{layout.path}`: {error.strerror}", layout.span) from None
+            return layout_file(layout, self.source)
         assert isinstance(layout, ast.CalibratedLayout)
-        known = {str(c): c for c in getattr(self.device, "pre_calibrated_layouts", ())}
-        known |= {getattr(c, "slug", None) or str(c): c for c in known.values()}
-        if layout.name not in known:
-            raise QxNameError(
-                f"the device has no calibrated layout `{layout.name}`",
-                layout.span,
-                hint="calibrated layouts: " + (", ".join(sorted(known)) or "none"),
-            )
-        result: RegisterLayout = known[layout.name]
-        return result
+        return calibrated_layout(self.device, layout)
 
     def trap(self, number: int, span: Span | None) -> int:
         """Pulser's id for trap `number` as the spec numbers it: in writing order for `traps {}`."""
-        if self.written_traps is None:
-            return number
-        if not 0 <= number < len(self.written_traps):
-            raise QxNameError(f"there is no trap {number}: the layout has {len(self.written_traps)} traps", span)
-        return self.written_traps[number]
+        return trap_of(self.written_traps, number, span)
 
     def placement(self, qubits: Mapping[str, int], span: Span | None) -> dict[str, int]:
         """A job's `qubits = {...}` with the spec's trap numbers made Pulser's."""
@@ -277,23 +235,14 @@ class Lowerer:
                 target = (
                     statement.targets[0].name if len(statement.targets) == 1 else [t.name for t in statement.targets]
                 )
-            if statement.channel_id.name not in self.device.channels:
-                names = sorted(self.device.channels)
-                close = difflib.get_close_matches(statement.channel_id.name, names, n=1)
-                raise QxNameError(
-                    f"{self.device.name} has no channel `{statement.channel_id.name}`",
-                    statement.span,
-                    hint=f"did you mean `{close[0]}`?" if close else "its channels are " + ", ".join(names),
-                )
-            seq.declare_channel(statement.name.name, statement.channel_id.name, initial_target=target)
+            seq.declare_channel(statement.name.name, channel_id(self.device, statement), initial_target=target)
         elif isinstance(statement, ast.DetuningMap):
             weights: dict[Any, float] = {
                 self.trap(w.target, w.span) if isinstance(w.target, int) else w.target.name: self.constant(w.value)
                 for w in statement.weights
             }
             if all(isinstance(k, int) for k in weights):
-                if self.layout is None:
-                    raise QxNameError("weights on traps need a layout", statement.span)
+                assert self.layout is not None, "the checker refuses weights on traps without a layout"
                 detuning_map = self.layout.define_detuning_map(weights)
             else:
                 detuning_map = register.define_detuning_map(weights)
@@ -380,29 +329,7 @@ class Lowerer:
     # ---- values
 
     def attribute(self, expr: ast.Attribute) -> Any:
-        owner = expr.value
-        assert isinstance(owner, ast.Name)
-        if owner.id == "device":
-            found = getattr(self.device, expr.name.name)
-            if found is None:
-                raise QxNameError(
-                    f"{self.device.name} sets no `{expr.name.name}`",
-                    expr.span,
-                    hint="this limit is unbounded on this device",
-                )
-            return found
-        channel_id = self.checked.channels[owner.id].channel_id.name
-        channels = self.device.channels
-        if channel_id not in channels:
-            raise QxNameError(f"the device has no channel `{channel_id}`", owner.span)
-        value = getattr(channels[channel_id], expr.name.name)
-        if value is None:
-            raise QxNameError(
-                f"channel `{owner.id}` sets no `{expr.name.name}`",
-                expr.span,
-                hint="this limit is unbounded on this device",
-            )
-        return value
+        return property_of(self.device, self.checked.channels, expr)
 
     def construct(self, expr: ast.Call, name: str, args: dict[str, Any]) -> Any:
         """The Pulser pulse or waveform of a call, built from the catalog."""

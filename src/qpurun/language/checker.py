@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar, assert_never
@@ -80,6 +80,7 @@ class _Checker:
         self.channels: dict[str, ast.Channel] = {}
         self.qubits: set[str] | None = None
         self.mappable = False
+        self.layout: ast.Statement | None = None
         self.dmms: dict[str, str] = {}
         self.typing = ExpressionTypes(self.error, variables=self.variables, values=self.values, channels=self.channels)
         self.expect = self.typing.expect
@@ -176,6 +177,7 @@ class _Checker:
         self.declare(self.spec.statements)
         if layout is not None:
             self.check_layout(layout)
+        self.layout = layout
         if register is not None:
             self.check_register(register, layout)
         for statement in setup:
@@ -291,17 +293,18 @@ class _Checker:
 
     # ---- layout, register, setup
 
+    def known(self, name: str, table: Mapping[str, object], what: str, span: Span | None) -> bool:
+        """Whether the catalog has `name`; if not, say so with the closest name or the list."""
+        if name in table:
+            return True
+        listed = f"{what}s are " + ", ".join(table)
+        self.error(QxNameError(f"unknown {what} `{name}`", span, hint=_did_you_mean(name, table) or listed))
+        return False
+
     def check_layout(self, layout: ast.Statement) -> None:
         if isinstance(layout, ast.LatticeLayout):
             shape = layout.shape.name
-            if shape not in LATTICES:
-                self.error(
-                    QxNameError(
-                        f"unknown layout `{shape}`",
-                        layout.span,
-                        hint=_did_you_mean(shape, LATTICES) or "layouts are " + ", ".join(LATTICES),
-                    )
-                )
+            if not self.known(shape, LATTICES, "layout", layout.span):
                 return
             # Bound like a call, so that a missing or unknown argument is ours to
             # report, not a Python TypeError from the layout's constructor.
@@ -362,14 +365,7 @@ class _Checker:
             self.qubits = set(names)
         elif isinstance(register, ast.RegisterShape):
             shape = register.shape.name
-            if shape not in SHAPES:
-                self.error(
-                    QxNameError(
-                        f"unknown register shape `{shape}`",
-                        register.span,
-                        hint=_did_you_mean(shape, SHAPES) or "shapes are " + ", ".join(SHAPES),
-                    )
-                )
+            if not self.known(shape, SHAPES, "register shape", register.span):
                 return
             self.check_arguments(SHAPES[shape].signature, register.arguments, register.span)
         elif isinstance(register, ast.RegisterMappable):
@@ -412,6 +408,8 @@ class _Checker:
                         hint="write every weight one way",
                     )
                 )
+            if statement.weights and not any(kinds) and self.layout is None:
+                self.error(QxNameError("weights on traps need a layout", statement.span))
             for weight in statement.weights:
                 if isinstance(weight.target, ast.Identifier):
                     self.check_qubits([weight.target])

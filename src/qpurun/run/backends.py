@@ -153,7 +153,7 @@ def offline_devices(store: Store) -> dict[str, Any]:
     """Pulser's real devices, overridden by the specs a cloud connection last offered (the store's cache)."""
     from pulser.json.abstract_repr.deserializer import deserialize_device
 
-    from qpurun.bridge.lower import real_devices
+    from qpurun.language.catalog import real_devices
     from qpurun.run.store import StoreError
 
     found: dict[str, Any] = dict(real_devices())
