@@ -95,6 +95,20 @@ def _error_json(error: QxError | Any) -> dict[str, Any]:
     }
 
 
+def cmd_lsp(args: argparse.Namespace) -> int:
+    try:
+        from qpurun.lsp.server import main as serve
+        from qpurun.lsp.server import server
+    except ImportError as error:
+        raise EnvironmentProblem(
+            f"the language server needs pygls ({error.name} is not installed)",
+            hint="pip install 'qpurun[lsp]'",
+        ) from None
+    server.target = target_of(args).name
+    serve()
+    return EXIT_OK
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     context = _for_target(args, args.spec)
     experiment = compile_spec(
@@ -235,6 +249,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fmt.add_argument("files", nargs="+", metavar="FILE", help="a .qx file")
     fmt.add_argument("--check", action="store_true", help="exit 1 if a file would change; write nothing")
+
+    lsp = command(
+        "lsp",
+        cmd_lsp,
+        "serve an editor: the language server (diagnostics, hover, completion, rename, ...)",
+        "Run the language server over stdin and stdout, for an editor to start (see docs/editors.md). "
+        "Diagnostics are `qpurun check`'s; every job is built when the file is saved.",
+        spec=False,
+    )
+    lsp.add_argument(
+        "--backend",
+        metavar="TARGET",
+        help="the target whose rules are checked (default: the project configuration's, else qutip)",
+    )
 
     import_ = command(
         "import",
