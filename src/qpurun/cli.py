@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -64,7 +65,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             if args.json:
                 report.append({"spec": path, "ok": False, "errors": [_error_json(e) for e in error.errors]})
             else:
-                print(error, file=sys.stderr)
+                print(_colored(str(error)) if args.color else error, file=sys.stderr)
             continue
         note = device_note(experiment, context["store"])
         target = experiment.target.name
@@ -93,6 +94,20 @@ def _error_json(error: QxError | Any) -> dict[str, Any]:
         "column": error.column if isinstance(error, QxError) else (error.span.column if error.span else None),
         "hint": error.hint,
     }
+
+
+_QUOTED = re.compile(r"^( *\d+ \| )(.*)$")
+
+
+def _colored(report: str) -> str:
+    """The report with each quoted spec line highlighted as `.qx` (the lexer of `pygmentize -l qx`)."""
+    from qpurun.highlight import colorize
+
+    lines = []
+    for line in report.split("\n"):
+        quoted = _QUOTED.match(line)
+        lines.append(quoted.group(1) + colorize(quoted.group(2)).rstrip("\n") if quoted else line)
+    return "\n".join(lines)
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
@@ -222,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("specs", nargs="+", metavar="SPEC", help="a .qx file")
     check.add_argument("--json", action="store_true", help="print a machine-readable report on stdout")
+    check.add_argument("--color", action="store_true", help="highlight the quoted spec lines of the report")
 
     compile_ = command(
         "compile",
