@@ -149,6 +149,25 @@ def test_diagnostics_are_checks_and_follow_the_edits(project: Path) -> None:
     session(scenario)
 
 
+def test_every_job_is_built_on_save(project: Path) -> None:
+    """Job-building (the slow part of a large sweep) runs when the file is saved, as check does."""
+    path = project / "main.qx"
+    text = MAIN.replace("t = [100, 200]", "t = [4, 200]")
+    path.write_text(text)
+    expected = _check_findings(path, text)
+    assert [m.split(":")[0] for m, *_ in expected] == ["job 0 (t = 4) does not build"]
+
+    async def scenario(editor: Editor) -> None:
+        uri = editor.open(path, text)
+        assert await editor.diagnostics(uri) == []  # as typed: the sequence itself is fine
+        editor.client.text_document_did_save(
+            types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+        )
+        assert _as_tuples(await editor.diagnostics(uri, after=1)) == expected
+
+    session(scenario)
+
+
 def test_a_syntax_error_does_not_hide_the_rest(project: Path) -> None:
     broken = MISTAKES.replace("register { q0 = (0, 0) um }", "register { q0 = (0, 0 um }")
 
@@ -171,7 +190,9 @@ def _position(text: str, needle: str, occurrence: int = 0, offset: int = 0) -> t
 
 
 def test_hover_completion_and_symbols(project: Path) -> None:
-    text = MAIN.replace("amplitude = constant(t, omega)", "amplitude = constant(t, 2 MHz)")
+    text = MAIN.replace("amplitude = constant(t, omega)", "amplitude = constant(t, 2 MHz)").replace(
+        "runs 100", "runs device.max_runs"
+    )
 
     async def scenario(editor: Editor) -> None:
         uri = editor.open(project / "main.qx", text)
@@ -190,6 +211,7 @@ def test_hover_completion_and_symbols(project: Path) -> None:
         channel = await hover("on ryd", 4)
         assert "channel ryd = rydberg_global" in channel and "max_amp = 12.566370614359172 rad/us" in channel
         assert "2 jobs give it: 100, 200" in await hover("var t", 4)
+        assert "= 2000 on AnalogDevice" in await hover("max_runs", 2)
 
         async def labels(line: int, character: int) -> list[str]:
             result = await editor.client.text_document_completion_async(
