@@ -39,5 +39,6 @@ def test_help_does_not_import_pulser() -> None:
         "import sys\nfrom qpurun.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
         "assert 'pulser' not in sys.modules, 'qpurun --help imported pulser'\n"
+        "assert 'pygls' not in sys.modules, 'qpurun --help imported pygls'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -363,11 +363,15 @@ def analyse(
             _check_the_rest(analysis, source, target)
     except Exception as error:  # a bug of ours must not take the editor's server down
         analysis.problems.append(QxError(f"qpurun failed on this spec: {type(error).__name__}: {error}"))
-    with contextlib.suppress(QxError):
-        spec, _ = _recovering_parse(source)
-        if spec is not None:
-            analysis.spec = resolve(spec, source)
-            _Indexer(analysis).visit(analysis.spec)
+    if analysis.experiment is not None:
+        analysis.spec = analysis.experiment.checked.spec  # parsed and resolved already
+    else:
+        with contextlib.suppress(QxError):
+            spec, _ = _recovering_parse(source)
+            if spec is not None:
+                analysis.spec = resolve(spec, source)
+    if analysis.spec is not None:
+        _Indexer(analysis).visit(analysis.spec)
     return analysis
 
 
