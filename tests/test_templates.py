@@ -118,3 +118,23 @@ def test_plain_specs_do_not_load_jinja() -> None:
         "assert 'jinja2' not in sys.modules, 'a plain spec imported jinja2'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_value_the_template_never_reads_is_an_error_with_a_did_you_mean() -> None:
+    from qpurun.language.templates import render
+
+    text = CHAIN.read_text()
+    with pytest.raises(QxTemplateError, match="the template has no value `atom`") as caught:
+        render(text, {"atom": 6})
+    assert caught.value.hint == "did you mean `atoms`?"
+    assert "nor spacin" in str(render_error(text, {"atom": 6, "spacin": 3}))
+    render(text, {"atoms": 6, "spacing": 7})  # the values it reads are fine
+
+
+def render_error(text: str, values: dict[str, int]) -> Exception:
+    from qpurun.language.errors import QxError
+    from qpurun.language.templates import render
+
+    with pytest.raises(QxError) as caught:
+        render(text, values)
+    return caught.value

@@ -31,6 +31,9 @@ from qpurun.command import (
     target_of,
     template_values,
 )
+from qpurun.command import (
+    jobs as count_jobs,
+)
 from qpurun.language.errors import QxError, Source
 
 
@@ -79,7 +82,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             if note:
                 print(f"qpurun: {note}", file=sys.stderr)
             device = experiment.device.name
-            print(f"{path}: ok — {len(experiment.jobs)} jobs valid on {device} for {target}")
+            print(f"{path}: ok — {count_jobs(len(experiment.jobs))} valid on {device} for {target}")
     if args.json:
         print(json.dumps(report, indent=2))
     return status

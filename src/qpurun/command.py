@@ -100,6 +100,11 @@ def template_values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def jobs(count: int) -> str:
+    """'1 job', '20 jobs': how a message counts jobs."""
+    return f"{count} job" if count == 1 else f"{count} jobs"
+
+
 def target_of(args: argparse.Namespace, configured: str | None = None) -> Target:
     """The target a command runs for: --backend, else the project configuration's, else the default."""
     name = getattr(args, "backend", None) or configured or DEFAULT_TARGET

@@ -102,13 +102,17 @@ def channel_id(device: BaseDevice, statement: ast.Channel) -> str:
     return wanted
 
 
-def trap_of(written_traps: list[int] | None, number: int, span: Span | None) -> int:
-    """Pulser's id for trap `number` as the spec numbers it: in writing order for a `traps {}` layout."""
-    if written_traps is None:
-        return number
-    if not 0 <= number < len(written_traps):
-        raise QxNameError(f"there is no trap {number}: the layout has {len(written_traps)} traps", span)
-    return written_traps[number]
+def trap_of(written_traps: list[int] | None, number: int, span: Span | None, traps: int | None = None) -> int:
+    """Pulser's id for trap `number` as the spec numbers it (in writing order for a `traps {}`
+    layout), after checking that the layout of `traps` traps has it."""
+    count = len(written_traps) if written_traps is not None else traps
+    if count is not None and not 0 <= number < count:
+        raise QxNameError(
+            f"there is no trap {number}: the layout has {count} traps, numbered 0 to {count - 1}",
+            span,
+            hint="use a trap of the layout, or a larger layout",
+        )
+    return number if written_traps is None else written_traps[number]
 
 
 def property_of(device: BaseDevice, channels: Mapping[str, ast.Channel], expr: ast.Attribute) -> Any:

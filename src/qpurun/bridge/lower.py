@@ -12,11 +12,13 @@ here.
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, assert_never
 
+import numpy as np
 import pulser
 from pulser.parametrized import Parametrized
 from pulser.register import RegisterLayout
@@ -37,6 +39,7 @@ from qpurun.language.catalog import EOM, LATTICES, SETPOINT, SHAPES, WAVEFORMS, 
 from qpurun.language.checker import Checked, aliased
 from qpurun.language.errors import QxDeviceError, QxError, QxWarning, Span
 from qpurun.language.evaluate import Evaluator
+from qpurun.language.visitor import children
 
 if TYPE_CHECKING:
     from qpurun.language.catalog import BaseDevice
@@ -195,7 +198,8 @@ class Lowerer:
 
     def trap(self, number: int, span: Span | None) -> int:
         """Pulser's id for trap `number` as the spec numbers it: in writing order for `traps {}`."""
-        return trap_of(self.written_traps, number, span)
+        traps = self.layout.number_of_traps if self.layout is not None else None
+        return trap_of(self.written_traps, number, span, traps)
 
     def placement(self, qubits: Mapping[str, int], span: Span | None) -> dict[str, int]:
         """A job's `qubits = {...}` with the spec's trap numbers made Pulser's."""
@@ -267,7 +271,13 @@ class Lowerer:
     def lower_operation(self, seq: pulser.Sequence[Any], op: ast.Operation) -> None:
         match op:
             case ast.Add():
-                seq.add(self.value(op.pulse), op.channel.name, protocol=_protocol(op.protocol, "min-delay"))
+                pulse = self.value(op.pulse)
+                try:
+                    seq.add(pulse, op.channel.name, protocol=_protocol(op.protocol, "min-delay"))
+                except ValueError as error:
+                    if "amplitude goes over the maximum" not in str(error):
+                        raise
+                    raise self.amplitude_too_high(str(error), pulse, seq, op) from None
             case ast.Target():
                 seq.target(op.qubits[0].name if len(op.qubits) == 1 else [q.name for q in op.qubits], op.channel.name)
             case ast.TargetIndex():
@@ -295,6 +305,47 @@ class Lowerer:
                 self.lower_eom(seq, op)
             case _:
                 assert_never(op)
+
+    def amplitude_too_high(self, message: str, pulse: Any, seq: pulser.Sequence[Any], op: ast.Add) -> QxDeviceError:
+        """Pulser's refusal with the numbers: the amplitude and the limit, in rad/µs and MHz.
+
+        An amplitude about 2π times the limit is the classic slip of writing `2 * pi * 1 MHz`.
+        """
+        channel = seq.declared_channels[op.channel.name]
+        limit = float(channel.max_amp or 0.0)
+        reached = float(np.max(pulse.amplitude.samples))
+        message = (
+            f"{message} It reaches {reached:.4g} rad/µs ({reached / (2 * math.pi):.4g} MHz); "
+            f"`{op.channel}` ({self.checked.channels[op.channel.name].channel_id}) allows "
+            f"{limit:.4g} rad/µs ({limit / (2 * math.pi):.4g} MHz)."
+        )
+        if reached / (2 * math.pi) <= limit and self.writes_two_pi_megahertz(op.pulse):
+            meant = reached / (2 * math.pi) ** 2
+            hint = (
+                f"without a factor 2π it would fit: MHz already includes the 2π "
+                f"(write `{meant:.4g} MHz`, not `2 * pi * {meant:.4g} MHz`)"
+            )
+        else:
+            hint = hint_for(message)
+        return QxDeviceError(message, op.span, hint=hint)
+
+    def writes_two_pi_megahertz(self, expr: ast.Expr) -> bool:
+        """Whether the expression (through the names it uses) multiplies by `pi` and writes MHz."""
+        seen: set[str] = set()
+        pending: list[ast.Node] = [expr]
+        has_pi = has_megahertz = False
+        while pending:
+            node = pending.pop()
+            if isinstance(node, ast.Name):
+                has_pi |= node.id == "pi"
+                declaration = self.checked.values.get(node.id)
+                if declaration is not None and node.id not in seen:
+                    seen.add(node.id)
+                    pending.append(declaration.value)
+            elif isinstance(node, ast.Quantity):
+                has_megahertz |= node.unit is ast.Unit.MHZ
+            pending.extend(children(node))
+        return has_pi and has_megahertz
 
     def lower_eom(self, seq: pulser.Sequence[Any], op: ast.Eom) -> None:
         setpoint = self.evaluator.bound(EOM, op.arguments)

@@ -22,6 +22,7 @@ from qpurun.language.catalog import (
     EOM,
     LATTICES,
     NOISE_PARAMETERS,
+    PULSER_UNIT,
     SETPOINT,
     SHAPES,
     UNITS,
@@ -43,6 +44,7 @@ from qpurun.language.errors import (
     raise_all,
 )
 from qpurun.language.evaluate import Evaluator, NotConstant
+from qpurun.language.printer import expression
 from qpurun.language.types import NUMBER, ExpressionTypes, Type, _did_you_mean
 
 
@@ -520,6 +522,7 @@ class _Checker:
                         if isinstance(axis, ast.SweepRange):
                             for part in (axis.start, axis.stop, axis.step):
                                 self.check_swept_dimension(axis.name.name, part)
+                            self.check_range_units(axis)
                         else:
                             self.check_swept_dimension(axis.name.name, axis.values)
             return
@@ -548,6 +551,30 @@ class _Checker:
                             hint="add e.g. `qubits = { q0: 3, q1: 7 }` to each job",
                         )
                     )
+
+    def check_range_units(self, axis: ast.SweepRange) -> None:
+        """`0.5 MHz .. 2.5 MHz step 0.5`: a bare number beside units is read in Pulser's unit
+        (here rad/µs), which is almost never what was meant; a bare 0 is the same in any unit."""
+        parts = {"start": axis.start, "stop": axis.stop, "step": axis.step}
+        found = {name: self.type_of(expr) for name, expr in parts.items()}
+        dimensions = {t.dimension for t in found.values() if t is not None and t.dimension is not None}
+        if len(dimensions) != 1:
+            return
+        (dimension,) = dimensions
+        written = next((e.unit for e in parts.values() if isinstance(e, ast.Quantity)), PULSER_UNIT[dimension])
+        for name, expr in parts.items():
+            kind = found[name]
+            if kind is None or kind.dimension is not None or (isinstance(expr, ast.Number) and expr.value == 0):
+                continue
+            others = " and ".join(n for n in parts if n != name and (t := found[n]) is not None and t.dimension)
+            self.error(
+                QxUnitError(
+                    f"the range's {others} {'is' if ' and ' not in others else 'are'} {dimension.value}, "
+                    f"but its {name} is a bare number (read as {PULSER_UNIT[dimension].value})",
+                    expr.span,
+                    hint=f"write `{expression(expr)} {written.value}`",
+                )
+            )
 
     def check_placements(self, binding: ast.QubitsBinding) -> None:
         if not self.mappable:

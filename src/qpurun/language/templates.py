@@ -82,12 +82,40 @@ def _located(message: str, error: BaseException, source: Source, hint: str) -> Q
     return QxTemplateError(message, Span(line, 1, line, 2), source, hint=hint)
 
 
+def _check_values(env: SandboxedEnvironment, text: str, values: Mapping[str, Any], source: Source) -> None:
+    """A value the template never reads is a typo (`--set atom=6` for `atoms`): say so, not ignore it."""
+    if not values:
+        return
+    import difflib
+
+    import jinja2
+    import jinja2.meta
+
+    try:
+        used = jinja2.meta.find_undeclared_variables(env.parse(text))
+    except jinja2.TemplateSyntaxError:
+        return  # rendering reports it, located
+    unknown = sorted(set(values) - used)
+    if not unknown:
+        return
+    name = unknown[0]
+    close = difflib.get_close_matches(name, sorted(used), n=1)
+    known = ", ".join(f"`{u}`" for u in sorted(used)) or "none"
+    raise QxTemplateError(
+        f"the template has no value `{name}`" + (f" (nor {', '.join(unknown[1:])})" if unknown[1:] else ""),
+        None,  # the value came from --set or --params, not from the file
+        source,
+        hint=f"did you mean `{close[0]}`?" if close else f"the values it reads: {known}",
+    )
+
+
 def render(text: str, values: Mapping[str, Any], *, filename: str = "<spec>") -> Source:
     """Render a template spec; the Source maps every rendered line to its template line."""
     import jinja2  # here, not at import: plain specs never pay for Jinja
 
     template_source = Source(filename, text)
     env = _environment()
+    _check_values(env, text, values, template_source)
     try:
         template = env.from_string(_with_markers(text))
         template.filename = _TEMPLATE_NAME

@@ -35,6 +35,9 @@ from qpurun.command import (
     target_of,
     template_values,
 )
+from qpurun.command import (
+    jobs as count_jobs,
+)
 from qpurun.run import output
 from qpurun.run.backends import BackendError, Runner, SubmissionRefused, offline_devices, runner_for, warn
 from qpurun.run.executor import SINGLE_THREAD_ENV, ExecutorError
@@ -202,8 +205,9 @@ def _follow(runner: Runner, batch_id: str, *, show: bool, label: str) -> None:
         runner.stop()
         counts = store.counts(batch_id)
         where = "it runs on, on the cloud; " if remote else ""
+        done = counts.get("DONE", 0)
         print(
-            f"qpurun: interrupted; batch {batch_id} is stored with {counts.get('DONE', 0)} of {total} jobs done\n"
+            f"qpurun: interrupted; batch {batch_id} is stored with {done} of {count_jobs(total)} done\n"
             f"  hint: {where}`qpurun resume {batch_id}` " + ("follows it again" if remote else "runs the rest"),
             file=sys.stderr,
         )
@@ -391,7 +395,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         output.write_inputs(out_dir, store.batch(batch_id), store.jobs(batch_id))
         if not args.json:
             print(
-                f"batch {batch_id}: {len(experiment.jobs)} jobs on {experiment.device.name}, "
+                f"batch {batch_id}: {count_jobs(len(experiment.jobs))} on {experiment.device.name}, "
                 f"{target.name} ({runner.describe()}); store {store.path}",
                 file=sys.stderr,
             )
@@ -474,7 +478,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         runner.resume(batch, retry_failed=args.retry_failed)
         if not args.json:
             verb = "following" if batch.remote else "resuming"
-            print(f"batch {batch_id}: {verb} {remaining} of {sum(counts.values())} jobs", file=sys.stderr)
+            print(f"batch {batch_id}: {verb} {remaining} of {count_jobs(sum(counts.values()))}", file=sys.stderr)
         _follow(runner, batch_id, show=not args.json, label=batch.name)
         out_dir = Path(batch.out_dir) if batch.out_dir else None
         if out_dir is not None and not (out_dir / "sequence.json").is_file():
