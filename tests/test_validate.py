@@ -321,34 +321,43 @@ def _constant(duration: int, value: Any) -> Any:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_failing_jobs_are_reported_with_values_and_statement(workers: int) -> None:
+    """One mistake, one message: the jobs refused for the same reason are counted in one report."""
     experiment = qpurun.loads(CASES["amplitude_and_detuning"], filename="limits.qx", validate=False)
     with pytest.raises(QxError) as caught:
         validation.validate(experiment, workers=workers)
-    errors = caught.value.errors
-    assert len(errors) == validation.MAX_REPORTED_JOBS
-    first = str(errors[0])
-    assert first.startswith("limits.qx:13:3: job error: job 0 (omega = 1, delta = -200) does not build: ")
+    detuning, amplitude = caught.value.errors
+    first = str(detuning)
+    assert first.startswith("limits.qx:13:3: job error: 6 of 25 jobs do not build (job 0 (omega = 1, delta = -200), ")
     assert "The pulse's detuning values go out of the range allowed for the chosen channel." in first
     assert "add pulse(amplitude = constant(200 ns, omega), detuning = delta, phase = 0) on ryd" in first
-    amplitude = next(str(e) for e in errors if "omega = 13" in str(e))
-    assert "job 15 (omega = 13, delta = -200)" in amplitude
-    assert "The pulse's amplitude goes over the maximum value allowed for the chosen channel." in amplitude
-    assert str(errors[-1]).rstrip().endswith("(6 more failing jobs not shown)")
+    assert detuning.hint is not None and detuning.hint.endswith("their values come from line 17")
+    assert "10 of 25 jobs do not build (job 15 (omega = 13, delta = -200)" in str(amplitude)
+    assert "The pulse's amplitude goes over the maximum value allowed for the chosen channel." in str(amplitude)
+    assert "not shown" not in str(caught.value)
+
+
+def test_more_reasons_than_shown_are_counted() -> None:
+    experiment = qpurun.loads(CASES["amplitude_and_detuning"], filename="limits.qx", validate=False)
+    refusals = [(job, ValueError(f"reason {job.index}")) for job in experiment.jobs]
+    failures = validation.grouped(experiment, refusals, len(refusals) + 5)
+    assert len(failures) == validation.MAX_REPORTED_JOBS
+    assert failures[-1].hint is not None
+    assert failures[-1].hint.endswith(
+        f"({len(refusals) + 5 - validation.MAX_REPORTED_JOBS} more failing jobs not shown)"
+    )
 
 
 def plain_report(experiment: Experiment) -> str:
     """The report of the validator before the job builder: a plain loop of builds."""
-    failures: list[QxError] = []
+    refusals = []
     failed = 0
     for job in experiment.jobs:
         try:
             experiment.sequence.build(**job.variables)
         except PULSER_REFUSALS as error:
             failed += 1
-            if len(failures) < validation.MAX_REPORTED_JOBS:
-                failures.append(validation.locate_failure(experiment, job, error))
-    if failed > len(failures):
-        failures[-1].hint = (failures[-1].hint or "") + f" ({failed - len(failures)} more failing jobs not shown)"
+            refusals.append((job, error))
+    failures = validation.grouped(experiment, refusals, failed)
     return str(QxErrors(failures)) if len(failures) > 1 else str(failures[0])
 
 

@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     from qpurun.bridge.jobs import Job
 
 MAX_REPORTED_JOBS = 10
+MAX_EXAMINED_JOBS = 1000
+"""Failing jobs sorted into reasons (each is built once more); the rest are counted."""
 
 MAX_RELOWERED_JOBS = 200
 """How many jobs to lower again, at most, to locate the warnings their builds gave."""
@@ -274,19 +276,49 @@ def job_warnings(experiment: Experiment, messages: set[str]) -> tuple[list[QxWar
 
 
 def build_failures(experiment: Experiment, *, workers: int | None = None) -> list[QxError]:
-    """Build every job; each that fails, located at its statement (the first few)."""
+    """Build every job; the failures, one message for each distinct reason (see `grouped`)."""
     builder = JobBuilder(experiment.sequence)
     failed = failing_jobs(experiment, workers=workers, builder=builder)
-    failures: list[QxError] = []
-    for index in failed[:MAX_REPORTED_JOBS]:
+    refusals: list[tuple[Job, Exception]] = []
+    for index in failed[:MAX_EXAMINED_JOBS]:
         job = experiment.jobs[index]
         error = builder.refusal(job.variables)
         if error is None:  # pragma: no cover - Pulser's build is deterministic
             raise AssertionError(f"{job.describe()} failed in a worker but builds here")
-        failures.append(locate_failure(experiment, job, error))
-    if len(failed) > len(failures):
+        refusals.append((job, error))
+    return grouped(experiment, refusals, len(failed))
+
+
+def grouped(experiment: Experiment, refusals: list[tuple[Job, Exception]], failed: int) -> list[QxError]:
+    """One located message for each distinct reason jobs were refused (Pulser's same words).
+
+    It says how many of the batch's jobs fail so, names the first few, and
+    where their values come from: one mistake, one message. `refusals` are the
+    first failing jobs in order; the last message counts the `failed` jobs not shown.
+    """
+    reasons: dict[str, list[tuple[Job, Exception]]] = {}
+    for job, error in refusals:
+        reasons.setdefault(f"{type(error).__name__}: {error}", []).append((job, error))
+    failures: list[QxError] = []
+    shown = 0
+    for members in list(reasons.values())[:MAX_REPORTED_JOBS]:
+        job, error = members[0]
+        located = locate_failure(experiment, job, error)
+        shown += len(members)
+        if len(members) > 1:
+            named = ", ".join(j.describe() for j, _ in members[:3]) + (", ..." if len(members) > 3 else "")
+            reason = located.message.split(" does not build: ", 1)[-1]
+            origin = f"their values come from line {job.span.line}" if job.span is not None else None
+            located = QxJobError(
+                f"{len(members)} of {len(experiment.jobs)} jobs do not build ({named}): {reason}",
+                located.span,
+                located.source,
+                hint="; ".join(h for h in (located.hint, origin) if h) or None,
+            )
+        failures.append(located)
+    if failed > shown:
         last = failures[-1]
-        last.hint = (last.hint or "") + f" ({len(failed) - len(failures)} more failing jobs not shown)"
+        last.hint = (last.hint or "") + f" ({failed - shown} more failing jobs not shown)"
     return failures
 
 
