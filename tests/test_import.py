@@ -942,3 +942,42 @@ def test_a_dmm_configured_twice_is_an_error() -> None:
     seq.add_dmm_detuning(ConstantWaveform(100, -2.0), "dmm_0_1")
     with pytest.raises(QxImportError, match="configured twice"):
         import_text(seq.to_abstract_repr())
+
+
+@pytest.mark.parametrize(
+    ("jobs", "message"),
+    [
+        ('[{"runs": 10, "variables": {"t": NaN}}]', "job 0: variables.t: Input should be a finite number"),
+        ('[{"runs": 10, "variables": {"t": 1e400}}]', "job 0: variables.t: Input should be a finite number"),
+        ('[{"runs": 0, "variables": {"t": 100}}]', "job 0: runs: Input should be greater than or equal to 1"),
+        ('[{"runs": 10}, {"runs": "ten"}]', "job 1: runs: Input should be a valid integer"),
+        ('[{"runs": 10, "variables": {"t": 100}, "shots": 3}]', "job 0: shots: Extra inputs are not permitted"),
+        ('{"runs": 10}', "must hold a list of jobs"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_a_bad_jobs_file_is_named_not_a_traceback(
+    jobs: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seq, _ = constant_pulse()
+    (tmp_path / "seq.json").write_text(seq.to_abstract_repr())
+    (tmp_path / "jobs.json").write_text(jobs)
+    assert main(["import", str(tmp_path / "seq.json"), "--jobs", str(tmp_path / "jobs.json")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_deeply_nested_sequence_json_is_an_import_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "seq.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["import", str(tmp_path / "seq.json")]) == 2
+    assert "nested too deeply" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("runs", ["0", "-3", "many"])
+def test_runs_must_be_a_whole_number_from_one(runs: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seq, _ = constant_pulse()
+    (tmp_path / "seq.json").write_text(seq.to_abstract_repr())
+    with pytest.raises(SystemExit) as exited:
+        main(["import", str(tmp_path / "seq.json"), "--runs", runs])
+    assert exited.value.code == 2
+    assert "argument --runs" in capsys.readouterr().err

@@ -176,18 +176,16 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from qpurun.bridge.importer import import_text
+    from qpurun.bridge.importer import QxImportError, import_text, parse_jobs
 
     text, _ = read_spec(args.sequence)
     jobs = None
     if args.jobs:
         jobs_text, _ = read_spec(args.jobs)
         try:
-            jobs = json.loads(jobs_text)
-        except json.JSONDecodeError as error:
-            raise UsageProblem(f"{args.jobs} is not JSON: {error}") from None
-        if not isinstance(jobs, list):
-            raise UsageProblem(f'{args.jobs} must hold a list of jobs: [{{"runs": N, "variables": {{...}}}}]')
+            jobs = parse_jobs(jobs_text, args.jobs)
+        except QxImportError as error:
+            raise UsageProblem(error.message, hint=error.hint) from None
     side_files: dict[str, str] | None = {} if args.output else None
     name = Path(args.output).stem if args.output else None
     try:
@@ -207,6 +205,17 @@ def cmd_import(args: argparse.Namespace) -> int:
     except OSError as error:
         raise EnvironmentProblem(f"cannot write {args.output}: {error.strerror or error}") from None
     return EXIT_OK
+
+
+def _shots(text: str) -> int:
+    """`--runs`: a whole number of shots, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 1_000_000_000:
+        raise argparse.ArgumentTypeError(f"{value} shots: a job runs at least 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -293,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     import_.add_argument("sequence", metavar="SEQ.json", help="the sequence, as Sequence.to_abstract_repr() writes it")
     import_.add_argument("--jobs", metavar="JOBS.json", help='the job list: [{"runs": N, "variables": {...}}, ...]')
-    import_.add_argument("--runs", type=int, help="shots per job when no job list is given (default: 100)")
+    import_.add_argument(
+        "--runs", type=_shots, help="shots per job when no job list is given (a whole number from 1; default: 100)"
+    )
     import_.add_argument("-o", "--output", metavar="OUT.qx", help="write the spec (and any device file) here")
 
     for register in _extra_commands():

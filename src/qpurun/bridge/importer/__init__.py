@@ -22,7 +22,9 @@ first: for Pulser both only act from the first pulse on.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from qpurun.language import ast
 from qpurun.language.errors import QxError
@@ -36,6 +38,54 @@ class QxImportError(QxError):
     """The JSON holds something `.qx` cannot say (yet), or is not a Pulser sequence."""
 
     kind = "import error"
+
+
+MAX_INPUT_BYTES = 50_000_000
+"""A sequence or job list larger than this is refused before it is parsed."""
+
+_Number = StrictInt | Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Job(BaseModel):
+    """One entry of a `--jobs` file, as `QPUBackend.run` takes it."""
+
+    model_config = ConfigDict(extra="forbid")
+    runs: Annotated[StrictInt, Field(ge=1, le=1_000_000_000)] | None = None
+    variables: dict[str, _Number | list[_Number] | dict[str, StrictInt]] = Field(default_factory=dict)
+
+
+def read_json(text: str, what: str) -> Any:
+    """JSON of bounded size and depth, or a QxImportError that says which."""
+    if len(text) > MAX_INPUT_BYTES:
+        raise QxImportError(f"{what} is {len(text):,} bytes; at most {MAX_INPUT_BYTES:,} are read")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise QxImportError(f"{what} is not JSON: {error}") from None
+    except RecursionError:
+        raise QxImportError(f"{what} is nested too deeply to be a Pulser sequence or job list") from None
+
+
+def parse_jobs(text: str, what: str = "the job list") -> list[dict[str, Any]]:
+    """A `--jobs` file, `[{"runs": N, "variables": {...}}, ...]`, checked entry by entry."""
+    data = read_json(text, what)
+    if not isinstance(data, list):
+        raise QxImportError(f'{what} must hold a list of jobs: [{{"runs": N, "variables": {{...}}}}]')
+    jobs = []
+    for index, entry in enumerate(data):
+        try:
+            jobs.append(_Job.model_validate(entry).model_dump(exclude_none=True))
+        except ValidationError as error:
+            problems = error.errors()
+            # A value is tried against each allowed form; the form it nearly is says most.
+            first = next((e for e in problems if e["type"] == "finite_number"), problems[0])
+            parts = [str(part) for part in first["loc"]]
+            where = ".".join(parts[:2] if parts[:1] == ["variables"] else parts[:1]) or "the entry"
+            raise QxImportError(
+                f"{what}: job {index}: {where}: {first['msg']}",
+                hint='each job is {"runs": N (a whole number from 1), "variables": {"name": value, ...}}',
+            ) from None
+    return jobs
 
 
 def import_sequence(
@@ -56,10 +106,7 @@ def import_sequence(
     name, is written to a file beside the spec: pass `side_files`, a dict the
     importer fills with {file name: text}; without it, such a sequence is an error.
     """
-    try:
-        data = json.loads(seq_json)
-    except json.JSONDecodeError as error:
-        raise QxImportError(f"the input is not JSON: {error}") from None
+    data = read_json(seq_json, "the input")
     if not isinstance(data, dict) or "operations" not in data or "register" not in data:
         raise QxImportError("the input is not a Pulser sequence in the abstract representation")
     _validate(seq_json)
