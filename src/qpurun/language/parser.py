@@ -332,7 +332,33 @@ def _translate(error: UnexpectedInput, source: Source) -> QxSyntaxError:
             )
             span = Span(line, 1 + _indent(source.line(line)), line, 1 + _indent(source.line(line)) + len(keyword))
             hint = "add the closing `}` before this line"
+        opened_paren = _unclosed_paren(source, line, column) if "RPAR" in expected else None
+        if opened_paren is not None and opened_paren.line < line and open_block is None:
+            # Newlines inside `(...)` do not end a statement, so the parser only
+            # stops at the next line's first word: say where the `(` was opened.
+            return QxSyntaxError(
+                f"the `(` opened on line {opened_paren.line} was never closed",
+                opened_paren,
+                source,
+                hint=f"close it with `)` on line {opened_paren.line}; `{token.value}` on line {line} "
+                "was read as part of it",
+            )
     return QxSyntaxError(message, span, source, hint=hint)
+
+
+def _unclosed_paren(source: Source, line: int, column: int) -> Span | None:
+    """The innermost `(` still open just before line:column (strings and comments skipped)."""
+    stack: list[Span] = []
+    for number, raw in enumerate(source.text.splitlines()[:line], start=1):
+        text = re.sub(r'"(?:[^"\\]|\\.)*"', lambda m: " " * len(m.group()), raw).split("#")[0]
+        if number == line:
+            text = text[: column - 1]
+        for index, char in enumerate(text, start=1):
+            if char == "(":
+                stack.append(Span(number, index, number, index + 1))
+            elif char == ")" and stack:
+                stack.pop()
+    return stack[-1] if stack else None
 
 
 _KEYWORDS = frozenset(_STATEMENT_STARTS.replace(" or ", ", ").split(", "))
