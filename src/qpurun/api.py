@@ -76,6 +76,7 @@ def compile_source(
         raise
     spec = resolve(spec, source, allow_paths=allow_paths)
     checked = check(spec, source)
+    checked.allowed_paths = tuple(str(p) for p in allow_paths)
     lowerer = Lowerer(checked, remote_devices=remote_devices)
     lowered = lowerer.lower()
     try:

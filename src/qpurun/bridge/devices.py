@@ -10,13 +10,14 @@ Pulser objects and translates Pulser's own refusals.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qpurun.language import ast
 from qpurun.language.catalog import devices, real_devices
 from qpurun.language.errors import QxNameError, Source, Span
+from qpurun.language.includes import read_named_file
 
 if TYPE_CHECKING:
     from pulser.register import RegisterLayout
@@ -27,7 +28,9 @@ RemoteDevices = Callable[[], Mapping[str, "BaseDevice"]]
 """Where `device remote "NAME"` looks: a connection's `fetch_available_devices`."""
 
 
-def load_device(statement: ast.Device, source: Source, remote_devices: RemoteDevices | None) -> BaseDevice:
+def load_device(
+    statement: ast.Device, source: Source, remote_devices: RemoteDevices | None, allowed: Sequence[str | Path] = ()
+) -> BaseDevice:
     """The device a `device` statement names: Pulser's by name, a JSON file beside the spec, or the connection's."""
     name = statement.name.name
     if statement.remote:
@@ -46,7 +49,7 @@ def load_device(statement: ast.Device, source: Source, remote_devices: RemoteDev
     if statement.is_file:
         from pulser.json.abstract_repr.deserializer import deserialize_device
 
-        return deserialize_device(_read(Path(source.name).parent / name, f"device file `{name}`", statement.span))
+        return deserialize_device(read_named_file(name, source, allowed, "device file", statement.span))
     known = devices()
     if name not in known:
         close = difflib.get_close_matches(name, list(known), n=1)
@@ -59,18 +62,11 @@ def load_device(statement: ast.Device, source: Source, remote_devices: RemoteDev
     return known[name]
 
 
-def _read(path: Path, what: str, span: Span | None) -> str:
-    try:
-        return path.read_text()
-    except OSError as error:
-        raise QxNameError(f"cannot read {what}: {error.strerror}", span) from None
-
-
-def layout_file(layout: ast.FileLayout, source: Source) -> RegisterLayout:
+def layout_file(layout: ast.FileLayout, source: Source, allowed: Sequence[str | Path] = ()) -> RegisterLayout:
     """`layout "FILE"`: a layout's abstract representation beside the spec."""
     from pulser.register import RegisterLayout
 
-    text = _read(Path(source.name).parent / layout.path, f"layout file `{layout.path}`", layout.span)
+    text = read_named_file(layout.path, source, allowed, "layout file", layout.span)
     return RegisterLayout.from_abstract_repr(text)
 
 

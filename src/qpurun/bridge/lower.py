@@ -154,7 +154,7 @@ class Lowerer:
 
     def load_device(self, statement: ast.Device) -> BaseDevice:
         with self.at(statement):
-            return load_device(statement, self.source, self.remote_devices)
+            return load_device(statement, self.source, self.remote_devices, self.checked.allowed_paths)
 
     def lower(self) -> Lowered:
         checked = self.checked
@@ -192,7 +192,7 @@ class Lowerer:
             self.written_traps = [int(written.get_traps_from_coordinates(p)[0]) for p in points]
             return written
         if isinstance(layout, ast.FileLayout):
-            return layout_file(layout, self.source)
+            return layout_file(layout, self.source, self.checked.allowed_paths)
         assert isinstance(layout, ast.CalibratedLayout)
         return calibrated_layout(self.device, layout)
 

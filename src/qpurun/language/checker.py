@@ -70,6 +70,8 @@ class Checked:
     variable_dimensions: dict[str, Dimension] = field(default_factory=dict)
     mappable: bool = False
     """The register is a MappableRegister: every job places its qubits (`qubits = {...}`)."""
+    allowed_paths: tuple[str, ...] = ()
+    """Directories besides the spec's whose files it may name (`--allow-path`)."""
 
 
 class _Checker:

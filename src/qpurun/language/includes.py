@@ -43,6 +43,49 @@ def _declared_name(statement: ast.Statement) -> str | None:
     return None
 
 
+MAX_FILE_BYTES = 10_000_000
+"""A file a spec names (an include, a device, a layout) larger than this is refused unread."""
+
+
+def read_named_file(written: str, spec: Source, allowed: Sequence[str | Path], what: str, span: Span | None) -> str:
+    """The text of a file a spec names, under the rule every such file follows (as `include` does).
+
+    Relative to the spec, inside its directory unless `--allow-path` allows
+    another, a regular file (not a FIFO or a device) of bounded size, read
+    once, as UTF-8. Errors name the file, never echo what it holds.
+    """
+    directory = Path(spec.name).parent  # the spec's own name places it, even for text not read from disk
+    roots = [directory.resolve(), *(Path(a).resolve() for a in allowed)]
+    path = (directory / written).resolve()
+    if not any(path.is_relative_to(root) for root in roots):
+        raise QxNameError(
+            f"{what} `{written}` is outside the spec's directory ({roots[0]})",
+            span,
+            hint="keep it beside the spec, or allow its directory with --allow-path DIR",
+        )
+    try:
+        if not path.is_file():
+            raise QxNameError(
+                f"{what} `{written}` is not a regular file"
+                if path.exists()
+                else f"cannot read {what} `{written}`: No such file or directory",
+                span,
+            )
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise QxNameError(f"{what} `{written}` is {size:,} bytes; at most {MAX_FILE_BYTES:,} are read", span)
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise QxNameError(f"cannot read {what} `{written}`: {error.strerror or error}", span) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise QxNameError(f"{what} `{written}` is larger than {MAX_FILE_BYTES:,} bytes", span)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise QxNameError(f"{what} `{written}` is not UTF-8 text", span) from None
+
+
 class _Resolver:
     def __init__(self, root: Path, allowed: Sequence[Path]) -> None:
         self.roots = [root.resolve(), *(Path(a).resolve() for a in allowed)]

@@ -1,0 +1,100 @@
+"""Every file a spec names (device, layout, include) follows one rule: inside the spec's directory
+unless allowed, a regular file of bounded size, read once; an error never echoes what it holds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import qpurun
+from qpurun.language.errors import QxError
+
+SECRET = "password = hunter2"
+
+SPEC = """\
+device {device}
+{layout}register {{ q0 = {register} }}
+channel ryd = rydberg_global
+sequence {{
+  measure ground-rydberg
+}}
+runs 10
+"""
+
+
+def spec(device: str = "AnalogDevice", layout: str | None = None) -> str:
+    return SPEC.format(
+        device=device,
+        layout=f'layout "{layout}"\n' if layout else "",
+        register="trap 0" if layout else "(0, 0) um",
+    )
+
+
+def refused(directory: Path, text: str) -> QxError:
+    with pytest.raises(QxError) as caught:
+        qpurun.loads(text, filename=str(directory / "spec.qx"), validate=False)
+    (error,) = caught.value.errors
+    assert SECRET not in str(error)
+    return error
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A spec directory, and a file beside it (outside it) holding a secret."""
+    (tmp_path / "spec").mkdir()
+    (tmp_path / "secret.json").write_text(SECRET)
+    return tmp_path / "spec"
+
+
+@pytest.mark.parametrize("kind", ["device", "layout"])
+def test_a_path_outside_the_spec_directory_is_refused(outside: Path, kind: str) -> None:
+    text = spec(device='"../secret.json"') if kind == "device" else spec(layout="../secret.json")
+    error = refused(outside, text)
+    assert error.kind == "name error" and error.line == (1 if kind == "device" else 2)
+    assert "is outside the spec's directory" in error.message
+    assert error.hint is not None and "--allow-path" in error.hint
+
+
+def test_a_symlink_out_of_the_directory_is_refused(outside: Path) -> None:
+    (outside / "device.json").symlink_to(outside.parent / "secret.json")
+    error = refused(outside, spec(device='"device.json"'))
+    assert "is outside the spec's directory" in error.message
+
+
+def test_allow_path_lets_a_directory_in(outside: Path) -> None:
+    from pulser.devices import AnalogDevice
+
+    (outside.parent / "lab").mkdir()
+    (outside.parent / "lab" / "device.json").write_text(AnalogDevice.to_abstract_repr())
+    experiment = qpurun.loads(
+        spec(device='"../lab/device.json"'),
+        filename=str(outside / "spec.qx"),
+        allow_paths=[outside.parent / "lab"],
+        validate=False,
+    )
+    assert experiment.device.name == "AnalogDevice"
+
+
+def test_dev_zero_is_not_read(outside: Path) -> None:
+    (outside / "zero.json").symlink_to("/dev/zero")
+    error = refused(outside, spec(device='"zero.json"'))
+    assert "outside the spec's directory" in error.message or "not a regular file" in error.message
+    error = refused(outside, spec(device='"/dev/zero"'))
+    assert "outside the spec's directory" in error.message
+
+
+def test_a_fifo_is_not_opened(outside: Path) -> None:
+    os.mkfifo(outside / "pipe.json")  # opening it for reading would wait for a writer forever
+    error = refused(outside, spec(device='"pipe.json"'))
+    assert error.message == "device file `pipe.json` is not a regular file"
+
+
+def test_a_file_too_large_is_refused_unread(outside: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qpurun.language import includes
+
+    monkeypatch.setattr(includes, "MAX_FILE_BYTES", 100)
+    (outside / "big.layout.json").write_text(SECRET * 20)
+    error = refused(outside, spec(layout="big.layout.json"))
+    assert error.message == f"layout file `big.layout.json` is {len(SECRET) * 20:,} bytes; at most 100 are read"
