@@ -98,3 +98,9 @@ def test_a_file_too_large_is_refused_unread(outside: Path, monkeypatch: pytest.M
     (outside / "big.layout.json").write_text(SECRET * 20)
     error = refused(outside, spec(layout="big.layout.json"))
     assert error.message == f"layout file `big.layout.json` is {len(SECRET) * 20:,} bytes; at most 100 are read"
+
+
+def test_an_include_of_a_fifo_is_not_opened(outside: Path) -> None:
+    os.mkfifo(outside / "lib.qx")
+    error = refused(outside, 'include "lib.qx"\n' + spec())
+    assert error.message == "`lib.qx` is not a regular file"

@@ -63,27 +63,33 @@ def read_named_file(written: str, spec: Source, allowed: Sequence[str | Path], w
             span,
             hint="keep it beside the spec, or allow its directory with --allow-path DIR",
         )
+    return _read_bounded(path, written, what, span)
+
+
+def _read_bounded(path: Path, written: str, what: str, span: Span | None) -> str:
+    """A regular file (not a FIFO or a device) of at most MAX_FILE_BYTES, as UTF-8."""
+    label = f"{what} `{written}`" if what else f"`{written}`"
     try:
         if not path.is_file():
             raise QxNameError(
-                f"{what} `{written}` is not a regular file"
+                f"{label} is not a regular file"
                 if path.exists()
-                else f"cannot read {what} `{written}`: No such file or directory",
+                else f"cannot read {label}: No such file or directory",
                 span,
             )
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise QxNameError(f"{what} `{written}` is {size:,} bytes; at most {MAX_FILE_BYTES:,} are read", span)
+            raise QxNameError(f"{label} is {size:,} bytes; at most {MAX_FILE_BYTES:,} are read", span)
         with path.open("rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
-        raise QxNameError(f"cannot read {what} `{written}`: {error.strerror or error}", span) from None
+        raise QxNameError(f"cannot read {label}: {error.strerror or error}", span) from None
     if len(data) > MAX_FILE_BYTES:
-        raise QxNameError(f"{what} `{written}` is larger than {MAX_FILE_BYTES:,} bytes", span)
+        raise QxNameError(f"{label} is larger than {MAX_FILE_BYTES:,} bytes", span)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise QxNameError(f"{what} `{written}` is not UTF-8 text", span) from None
+        raise QxNameError(f"{label} is not UTF-8 text", span) from None
 
 
 class _Resolver:
@@ -132,12 +138,7 @@ class _Resolver:
         if path in chain:
             cycle = " -> ".join(p.name for p in (*chain[chain.index(path) :], path))
             raise QxNameError(f"include cycle: {cycle}", include.span, hint="a library cannot include itself")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise QxNameError(f"cannot read `{include.path}`: {error.strerror or error}", include.span) from None
-        except UnicodeDecodeError:
-            raise QxNameError(f"`{include.path}` is not UTF-8 text", include.span) from None
+        text = _read_bounded(path, include.path.name, "", include.span)
         source = Source(str(path), text)
         try:
             library = parse(text, filename=str(path))
@@ -183,7 +184,7 @@ def resolve(spec: ast.Spec, source: Source, *, allow_paths: Sequence[str | Path]
     if not any(isinstance(s, ast.Include) for s in spec.statements):
         return spec
     real = Path(source.name)
-    directory = real.parent if real.exists() else Path.cwd()
+    directory = real.parent  # the spec's name places it, even for text not read from disk
     resolver = _Resolver(directory, [Path(p) for p in allow_paths])
     top = (real.resolve(),) if real.exists() else ()
     # Names the spec itself declares, wherever: an included twin is reported at the include.
