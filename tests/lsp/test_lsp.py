@@ -303,6 +303,34 @@ def test_every_example_spec_opens_clean(tmp_path: Path) -> None:
         uris = [editor.open(path, path.read_text()) for path in specs]
         for uri in uris:
             assert await editor.diagnostics(uri) == [], uri
+        rabi = ROOT / "specs" / "rabi.qx"
+        text = rabi.read_text()
+        document = types.TextDocumentIdentifier(uri=rabi.resolve().as_uri())
+        symbols = await editor.client.text_document_document_symbol_async(
+            types.DocumentSymbolParams(text_document=document)
+        )
+        assert symbols is not None
+        assert [s.name for s in symbols] == [
+            "device AnalogDevice",
+            "layout",
+            "register",
+            "ryd",
+            "t",
+            "rabi",
+            "sequence",
+            "sweep",
+        ]
+        use = _position(text, "add rabi", 0, 4)
+        found = await editor.client.text_document_definition_async(
+            types.DefinitionParams(text_document=document, position=use)
+        )
+        assert isinstance(found, types.Location)
+        assert found.range.start == _position(text, "pulse rabi", 0, 6)
+        hovered = await editor.client.text_document_hover_async(
+            types.HoverParams(text_document=document, position=_position(text, "add rabi on ryd", 0, 13))
+        )
+        assert hovered is not None and isinstance(hovered.contents, types.MarkupContent)
+        assert "channel `rydberg_global` on AnalogDevice" in hovered.contents.value
 
     session(scenario)
 
