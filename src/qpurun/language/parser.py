@@ -120,7 +120,20 @@ def parse(text: str, *, filename: str = "<spec>") -> ast.Spec:
     """Parse `.qx` text into a syntax tree."""
     from qpurun.language.transformer import to_ast
 
-    return to_ast(parse_tree(text, filename=filename))
+    tree = parse_tree(text, filename=filename)
+    try:
+        return to_ast(tree)
+    except RecursionError:
+        # Only an expression nested hundreds deep (`- - - ... 1`) gets here: point at the
+        # line that nests most, rather than let Python's recursion limit show.
+        lines = text.splitlines() or [""]
+        number = max(range(len(lines)), key=lambda i: sum(lines[i].count(c) for c in "-+([")) + 1
+        raise QxSyntaxError(
+            "this expression is nested too deeply",
+            Span(number, 1, number, len(lines[number - 1]) + 1),
+            Source(filename, text),
+            hint="write it with fewer levels of nesting (a `let` can hold a part)",
+        ) from None
 
 
 # ---- error translation ----------------------------------------------------------

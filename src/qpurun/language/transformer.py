@@ -257,7 +257,10 @@ class _ToAst(Transformer[Token, Any]):
 
     def number(self, meta: Meta, c: list[Any]) -> ast.Number:
         text = str(c[0])
-        value: int | float = int(text) if text.isdigit() else float(text)
+        try:
+            value: int | float = int(text) if text.isdigit() else float(text)
+        except ValueError:  # more digits than Python converts: as a float it is inf, which the checker refuses
+            value = float(text)
         return ast.Number(value, span=_span(meta))
 
     def name(self, meta: Meta, c: list[Any]) -> ast.Name:
