@@ -134,6 +134,24 @@ class ExpressionTypes:
                     self.variable_dimensions.setdefault(name, wanted)
             return
         if found.dimension is not wanted:
+            declaration = self.values.get(expr.id) if isinstance(expr, ast.Name) else None
+            if (
+                isinstance(expr, ast.Name)
+                and isinstance(declaration, ast.Let)
+                and declaration.value.span is not None
+                and expr.span is not None
+            ):
+                # The unit was written in the `let`: that is the line to fix.
+                self.error(
+                    QxUnitError(
+                        f"`{expr.id}` is {found.dimension.value}, but line {expr.span.line} uses it "
+                        f"where {what} takes {describe(wanted)}",
+                        declaration.value.span,
+                        hint=f"write it in {describe(wanted).split('(')[1].rstrip(')')}, "
+                        "or use another value on that line",
+                    )
+                )
+                return
             self.error(
                 QxUnitError(
                     f"{what} takes {describe(wanted)}, but this is {found.dimension.value}",
