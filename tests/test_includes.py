@@ -64,8 +64,9 @@ def test_an_error_inside_a_library_points_into_the_library(tmp_path: Path) -> No
         qpurun.load(tmp_path / "spec.qx")
     error = caught.value.errors[0]
     assert error.source is not None and error.source.name.endswith("lib.qx")
-    assert (error.line, error.column) == (3, 29)
-    assert str(error).startswith(f"{tmp_path / 'lib.qx'}:3:29:")
+    # The unit slip is in the `let` (issue 11: reported where the unit is written), in the library.
+    assert (error.line, error.column) == (2, 12)
+    assert str(error).startswith(f"{tmp_path / 'lib.qx'}:2:12:")
 
 
 @pytest.mark.parametrize(
