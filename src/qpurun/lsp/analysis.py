@@ -27,6 +27,7 @@ from qpurun.language.catalog import (
     WAVEFORMS,
     Dimension,
     describe,
+    devices,
     signatures,
 )
 from qpurun.language.errors import QxError, QxWarning, Source, Span
@@ -276,29 +277,32 @@ class _Indexer(NodeVisitor[None]):
 # ---- the analysis
 
 
-def _recovering_parse(source: Source) -> tuple[ast.Spec | None, list[QxError]]:
+def _recovering_parse(source: Source) -> tuple[ast.Spec | None, list[QxError], str]:
     """Parse; at a syntax error, blank out the statement holding it and parse the rest again.
 
     Lines keep their numbers, so every later finding stays where it was written.
+    Returns the tree (None if nothing parses), the syntax errors met, and the
+    text that was finally parsed (with the faulty statements blanked).
     """
     from qpurun.language.parser import parse
 
     lines = source.text.split("\n")
     errors: list[QxError] = []
     for _ in range(MAX_SYNTAX_RECOVERIES + 1):
+        text = "\n".join(lines)
         try:
-            return parse("\n".join(lines), filename=source.name), errors
+            return parse(text, filename=source.name), errors, text
         except QxError as error:
             first = error.errors[0]
             errors.append(first)
             if first.span is None:
-                return None, errors
+                return None, errors, text
             start, end = _statement_lines(lines, _culprit_line(lines, first.span))
             if all(not lines[i].strip() for i in range(start, end + 1)):
-                return None, errors
+                return None, errors, text
             for index in range(start, end + 1):
                 lines[index] = ""
-    return None, errors
+    return None, errors, "\n".join(lines)
 
 
 def _culprit_line(lines: list[str], span: Span) -> int:
@@ -358,16 +362,16 @@ def analyse(
         analysis.problems.extend(experiment.warnings)
     except QxError as error:
         analysis.problems.extend(error.errors)
-        syntax = [e for e in error.errors if e.kind == "syntax error" and e.span is not None]
-        if syntax and all(e.kind == "syntax error" for e in error.errors):
-            _check_the_rest(analysis, source, target)
     except Exception as error:  # a bug of ours must not take the editor's server down
         analysis.problems.append(QxError(f"qpurun failed on this spec: {type(error).__name__}: {error}"))
     if analysis.experiment is not None:
         analysis.spec = analysis.experiment.checked.spec  # parsed and resolved already
     else:
+        spec, syntax_errors, parsed_text = _recovering_parse(source)
+        only_syntax = all(isinstance(e, QxError) and e.kind == "syntax error" for e in analysis.problems)
+        if spec is not None and syntax_errors and only_syntax and source.template is None:
+            _check_the_rest(analysis, dataclasses.replace(source, text=parsed_text), target)
         with contextlib.suppress(QxError):
-            spec, _ = _recovering_parse(source)
             if spec is not None:
                 analysis.spec = resolve(spec, source)
     if analysis.spec is not None:
@@ -375,15 +379,11 @@ def analyse(
     return analysis
 
 
-def _check_the_rest(analysis: Analysis, source: Source, target: str | None) -> None:
-    """After a syntax error, check what still parses: findings below the error are not hidden."""
+def _check_the_rest(analysis: Analysis, partial: Source, target: str | None) -> None:
+    """After a syntax error, check what still parses (`partial`: the faulty statements blanked),
+    so that findings below the error are not hidden."""
     from qpurun import api
 
-    spec, errors = _recovering_parse(source)
-    if spec is None or len(errors) > MAX_SYNTAX_RECOVERIES:
-        return
-    text = _blank(source.text, errors)
-    partial = dataclasses.replace(source, text=text) if source.template is None else source
     try:
         api.compile_source(partial, target=target, validate=False)
     except QxError as error:
@@ -393,16 +393,6 @@ def _check_the_rest(analysis: Analysis, source: Source, target: str | None) -> N
                 analysis.problems.append(each)
     except Exception:  # recovery is best effort: never worse than the syntax error alone
         return
-
-
-def _blank(text: str, errors: list[QxError]) -> str:
-    lines = text.split("\n")
-    for error in errors:
-        if error.span is not None:
-            start, end = _statement_lines(lines, _culprit_line(lines, error.span))
-            for index in range(start, end + 1):
-                lines[index] = ""
-    return "\n".join(lines)
 
 
 # ---- what the editor shows
@@ -567,7 +557,7 @@ def completions(analysis: Analysis, line_text: str, line: int) -> list[Completio
 
     before = line_text
     if re.search(r"^\s*device\s+\w*$", before):
-        return [Completion(name, "device", "a Pulser device") for name in devices_of_pulser()]
+        return [Completion(name, "device", "a Pulser device") for name in devices()]
     if re.search(r"^\s*channel\s+\w+\s*=\s*\w*$", before):
         return [Completion(cid, "channel_id", f"a channel of {name}") for cid, name in _channel_ids(analysis)]
     prop = re.search(r"(\w+)\.\w*$", before)
@@ -610,17 +600,9 @@ def _dimension_of(dimension: Dimension | None) -> str:
     return describe(dimension) if dimension is not None else "a number"
 
 
-def devices_of_pulser() -> list[str]:
-    from qpurun.language.catalog import devices
-
-    return list(devices())
-
-
 def _channel_ids(analysis: Analysis) -> list[tuple[str, str]]:
     device = _device(analysis)
     if device is None and analysis.spec is not None:
-        from qpurun.language.catalog import devices
-
         named = next((s for s in analysis.spec.statements if isinstance(s, ast.Device)), None)
         device = devices().get(named.name.name) if named is not None else None
     if device is None:
