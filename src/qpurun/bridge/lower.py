@@ -122,6 +122,7 @@ class Lowerer:
             attribute=self.attribute,
             construct=self.construct,
             is_symbolic=lambda value: isinstance(value, Parametrized),
+            scales=checked.scales,
         )
         self.value = self.evaluator.value
         self.constant = self.evaluator.constant

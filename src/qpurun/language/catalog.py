@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from pulser.devices._device_datacls import BaseDevice as BaseDevice
@@ -87,6 +87,43 @@ PULSER_UNIT: dict[Dimension, Unit] = {
     Dimension.FIELD: Unit.GAUSS,
 }
 """Pulser's own unit for each dimension: a bare number is in it."""
+
+_EXPONENTS: dict[Dimension | None, tuple[int, int, int]] = {
+    None: (0, 0, 0),
+    Dimension.ANGLE: (0, 0, 0),  # radians are a ratio: rad/us is 1/us
+    Dimension.TIME: (1, 0, 0),
+    Dimension.FREQUENCY: (-1, 0, 0),
+    Dimension.DISTANCE: (0, 1, 0),
+    Dimension.FIELD: (0, 0, 1),
+}
+"""Each dimension as powers of time, distance and field, so that products and quotients have one."""
+
+_COHERENT_SCALE: dict[Dimension | None, float] = {Dimension.FREQUENCY: 1e-3}
+"""Each Pulser unit in the coherent units (rad, ns, um, G): rad/us is 1e-3 rad/ns, the rest are 1."""
+
+
+def combine(multiply: bool, left: Dimension | None, right: Dimension | None) -> tuple[Dimension | None, float] | None:
+    """The dimension of `left * right` (or `left / right`) and the factor that brings Pulser's
+    numbers for the two sides to Pulser's unit for the result: `2 rad / 100 ns` is 0.02 in
+    rad/ns, so 20 in rad/us (factor 1000); `1 MHz * 1 us` is 2pi * 1000 * 1e-3 rad.
+
+    None when the result has no dimension a spec can use (a time squared, a speed).
+    """
+    sign = 1 if multiply else -1
+    exponents = tuple(a + sign * b for a, b in zip(_EXPONENTS[left], _EXPONENTS[right], strict=True))
+    if exponents == (0, 0, 0):
+        if multiply:
+            angle = Dimension.ANGLE in (left, right) or {left, right} == {Dimension.TIME, Dimension.FREQUENCY}
+        else:
+            angle = left is Dimension.ANGLE and right is not Dimension.ANGLE
+        result: Dimension | None = Dimension.ANGLE if angle else None
+    else:
+        named = [d for d, e in _EXPONENTS.items() if e == exponents and d is not None]
+        if not named:
+            return None
+        (result,) = named
+    scale = _COHERENT_SCALE.get(left, 1.0) * _COHERENT_SCALE.get(right, 1.0) ** sign
+    return result, scale / _COHERENT_SCALE.get(result, 1.0)
 
 
 def unit_pattern() -> str:
@@ -391,6 +428,9 @@ class MathFunction:
     name: str
     numpy: str | None
     """The numpy ufunc (which dispatches to Pulser's variables); None for Python's builtin of that name."""
+    takes: Dimension | Literal["any"] | None = None
+    """What its argument may be: "any" keeps the argument's dimension (`abs`, `floor`); an angle
+    for `sin`; else a bare number (`exp` of a time has no meaning)."""
 
     def function(self) -> Callable[[Any], Any]:
         if self.numpy is None:
@@ -405,16 +445,16 @@ class MathFunction:
 MATH: dict[str, MathFunction] = {
     m.name: m
     for m in (
-        MathFunction("abs", None),
-        MathFunction("floor", "floor"),
-        MathFunction("ceil", "ceil"),
+        MathFunction("abs", None, "any"),
+        MathFunction("floor", "floor", "any"),
+        MathFunction("ceil", "ceil", "any"),
         MathFunction("sqrt", "sqrt"),
         MathFunction("exp", "exp"),
         MathFunction("log", "log"),
         MathFunction("log2", "log2"),
-        MathFunction("sin", "sin"),
-        MathFunction("cos", "cos"),
-        MathFunction("tan", "tan"),
+        MathFunction("sin", "sin", Dimension.ANGLE),
+        MathFunction("cos", "cos", Dimension.ANGLE),
+        MathFunction("tan", "tan", Dimension.ANGLE),
         MathFunction("tanh", "tanh"),
     )
 }

@@ -68,6 +68,8 @@ class Checked:
     sweeps: list[ast.Sweep | ast.Jobs]
     noise: ast.Noise | None
     variable_dimensions: dict[str, Dimension] = field(default_factory=dict)
+    scales: dict[int, float] = field(default_factory=dict)
+    """By node id: the unit factor of a product or quotient of two dimensions (`ExpressionTypes.scales`)."""
     mappable: bool = False
     """The register is a MappableRegister: every job places its qubits (`qubits = {...}`)."""
     allowed_paths: tuple[str, ...] = ()
@@ -186,6 +188,7 @@ class _Checker:
             self.check_register(register, layout)
         for statement in setup:
             self.check_setup(statement)
+        self.sweep_dimensions(sweeps)
         for name, declaration in self.values.items():
             self.typing.type_of_value(name, declaration.span)
         if not self.errors:
@@ -200,6 +203,7 @@ class _Checker:
         runs = _one(singles, ast.Runs)
         if runs is not None:
             self.expect(runs.value, NUMBER, "`runs`")
+        self.typing.check_variables()
         for block in sweeps:
             self.check_sweep(block)
         if sweeps == [] and self.variables:
@@ -231,6 +235,7 @@ class _Checker:
             sweeps=sweeps,
             noise=noise,
             variable_dimensions=self.variable_dimensions,
+            scales=self.typing.scales,
             mappable=self.mappable,
         )
 
@@ -240,7 +245,7 @@ class _Checker:
 
         Only once every name resolves and no definition is circular: the evaluator assumes it.
         """
-        evaluator = Evaluator(values=self.values, declared=self.variables, fold=True)
+        evaluator = Evaluator(values=self.values, declared=self.variables, fold=True, scales=self.typing.scales)
         for name, declaration in self.values.items():
             if isinstance(declaration, ast.Let):
                 try:
@@ -510,6 +515,42 @@ class _Checker:
                 assert_never(op)
 
     # ---- sweeps and jobs
+
+    def sweep_dimensions(self, sweeps: list[ast.Sweep | ast.Jobs]) -> None:
+        """A variable takes the unit of the values it is swept over (`t = 100 ns .. 1 us`), so that
+        `2 * pi / t` is a frequency; values of two dimensions for one variable are an error."""
+        given: dict[str, tuple[Dimension, Span | None]] = {}
+        mixed: set[str] = set()
+        for block in sweeps:
+            bindings: list[tuple[str, ast.Expr]] = []
+            if isinstance(block, ast.Sweep):
+                for line in block.lines:
+                    for axis in line.axes if isinstance(line, ast.ZipGroup) else (line,):
+                        parts = (
+                            (axis.start, axis.stop, axis.step) if isinstance(axis, ast.SweepRange) else (axis.values,)
+                        )
+                        bindings.extend((axis.name.name, part) for part in parts)
+            else:
+                for job in block.jobs:
+                    bindings.extend((b.name.name, b.value) for b in job.bindings if isinstance(b, ast.Binding))
+            for name, values in bindings:
+                if name not in self.variables:
+                    continue
+                found = self.type_of(values)
+                if found is None or found.dimension is None:
+                    continue
+                first = given.setdefault(name, (found.dimension, values.span))
+                if first[0] is not found.dimension and name not in mixed:
+                    mixed.add(name)
+                    self.error(
+                        QxUnitError(
+                            f"`{name}` is given {found.dimension.value} here, "
+                            f"but {first[0].value} on line {first[1].line if first[1] else '?'}",
+                            values.span,
+                            hint="a variable has one unit: write all its values in it",
+                        )
+                    )
+        self.typing.swept.update({name: dimension for name, (dimension, _) in given.items() if name not in mixed})
 
     def check_sweep(self, block: ast.Sweep | ast.Jobs) -> None:
         if isinstance(block, ast.Sweep):

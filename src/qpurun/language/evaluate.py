@@ -78,6 +78,8 @@ class Evaluator:
     """Builds the Pulser waveform or pulse of a call from its evaluated arguments."""
     is_symbolic: Callable[[Any], bool] = _never_symbolic
     fold: bool = False
+    scales: Mapping[int, float] = field(default_factory=dict)
+    """The checker's unit factors for products and quotients of two dimensions (`Checked.scales`)."""
     cache: dict[str, Any] = field(default_factory=dict)
 
     # ---- slots
@@ -190,7 +192,9 @@ class Evaluator:
                 f"cannot compute `{expr.op.value}` on a list that holds a variable", expr.span, hint=_LIST_OF_VARIABLES
             )
         try:
-            return _BINARY[expr.op](left, right)
+            result = _BINARY[expr.op](left, right)
+            scale = self.scales.get(id(expr))
+            return result if scale is None else result * scale
         except ZeroDivisionError:
             raise QxTypeError("division by zero", expr.span) from None
         except OverflowError:

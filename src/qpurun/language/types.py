@@ -24,10 +24,12 @@ from qpurun.language.catalog import (
     Dimension,
     Kind,
     Signature,
+    combine,
     describe,
     signatures,
 )
 from qpurun.language.errors import QxError, QxNameError, QxTypeError, QxUnitError, Span
+from qpurun.language.visitor import walk
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,16 @@ class ExpressionTypes:
         self.resolving: list[str] = []
         self.cyclic: set[str] = set()
         self.variable_dimensions: dict[str, Dimension] = {}
-        """The dimension of the slot each variable fills straight, for its sweep values to match."""
+        """The dimension of each variable: its sweep values' unit, or the slot it fills straight."""
+        self.swept: dict[str, Dimension] = {}
+        """The dimension of the values a sweep or the jobs give each variable, when they carry a unit."""
+        self.uses: dict[str, list[tuple[Dimension, Span | None, str]]] = {}
+        """Where each variable fills a slot straight (`t`, `2 * t`), and the dimension that slot takes."""
+        self.scales: dict[int, float] = {}
+        """By node id: the factor a product or quotient of two dimensions needs, from Pulser's
+        numbers to Pulser's unit for its result (`2 rad / 100 ns`: 1000, into rad/us)."""
+        self.typed: dict[int, tuple[ast.Expr, Type | None]] = {}
+        """Each expression typed once: a slot and its declaration both ask (`abs(abs(...))` would double)."""
 
     def expect(self, expr: ast.Expr, wanted: Type, what: str, *, lists: bool = False) -> Type | None:
         """Type `expr` and report it if it does not fit a slot taking `wanted`.
@@ -128,11 +139,13 @@ class ExpressionTypes:
     def check_dimension(self, expr: ast.Expr, found: Type, wanted: Dimension | None, what: str) -> None:
         if wanted is None:
             return
+        straight = [name for name in _bare_variables(expr) if name in self.variables]
+        for name in straight:
+            self.uses.setdefault(name, []).append((wanted, expr.span, what))
         if found.dimension is None:
-            for name in _bare_variables(expr):
-                if name in self.variables:
-                    self.variable_dimensions.setdefault(name, wanted)
             return
+        if straight and found.dimension is self.swept.get(straight[0]):
+            return  # the sweep's unit against its uses: `check_variables` says it once
         if found.dimension is not wanted:
             declaration = self.values.get(expr.id) if isinstance(expr, ast.Name) else None
             if (
@@ -193,8 +206,47 @@ class ExpressionTypes:
             self.cache[name] = found
         return found
 
+    def check_variables(self) -> None:
+        """Give each variable one dimension: its sweep's unit, or the slots it fills.
+
+        A variable filling a time here and a frequency there is one mistake,
+        reported at both places.
+        """
+        for name, uses in self.uses.items():
+            first: dict[Dimension, tuple[Span | None, str]] = {}
+            for wanted, span, what in uses:
+                first.setdefault(wanted, (span, what))
+            if len(first) == 1:
+                (dimension,) = first
+                self.variable_dimensions.setdefault(name, dimension)
+                continue
+            for dimension, (span, what) in first.items():
+                elsewhere = [
+                    f"{describe(d).split(' (')[0]} ({w}) on line {s.line if s else '?'}"
+                    for d, (s, w) in first.items()
+                    if d is not dimension
+                ]
+                self.error(
+                    QxUnitError(
+                        f"`{name}` fills {what} here, which takes {describe(dimension)}, "
+                        f"but also {' and '.join(elsewhere)}",
+                        span,
+                        hint="a variable has one unit: declare one variable for each quantity",
+                    )
+                )
+        for name, dimension in self.swept.items():
+            self.variable_dimensions.setdefault(name, dimension)
+
     def type_of(self, expr: ast.Expr) -> Type | None:
         """The type of `expr`, or None after reporting why it has none."""
+        known = self.typed.get(id(expr))
+        if known is not None and known[0] is expr:
+            return known[1]
+        found = self._type_of(expr)
+        self.typed[id(expr)] = (expr, found)
+        return found
+
+    def _type_of(self, expr: ast.Expr) -> Type | None:
         match expr:
             case ast.Number():
                 if not math.isfinite(expr.value):
@@ -270,7 +322,7 @@ class ExpressionTypes:
             return NUMBER
         if name in self.variables:
             declaration = self.variables[name]
-            return Type(Kind.ARRAY if declaration.size is not None else Kind.NUMBER)
+            return Type(Kind.ARRAY if declaration.size is not None else Kind.NUMBER, self.swept.get(name))
         if name in self.values:
             return self.type_of_value(name, expr.span)
         functions = signatures()
@@ -311,17 +363,43 @@ class ExpressionTypes:
                 )
                 return None
             return Type(kind, left.dimension or right.dimension)
-        if op is ast.BinaryOperator.MUL:
-            if left.dimension and right.dimension:
-                return Type(kind)  # a product of dimensions: not one we check
-            return Type(kind, left.dimension or right.dimension)
-        if op is ast.BinaryOperator.DIV:
-            if right.dimension is None:
-                return Type(kind, left.dimension)
-            return Type(kind)
+        if op in (ast.BinaryOperator.MUL, ast.BinaryOperator.DIV):
+            multiply = op is ast.BinaryOperator.MUL
+            if right.dimension is None or (left.dimension is None and self.has_bare_variable(expr.left)):
+                # `t / 1 us` with `t` swept in bare numbers: Pulser's units already, as before.
+                return Type(kind, left.dimension if multiply or right.dimension is None else None)
+            combined = combine(multiply, left.dimension, right.dimension)
+            if combined is None:
+                self.error(
+                    QxUnitError(
+                        f"`{op.value}` of {_named(left.dimension)} and {_named(right.dimension)} "
+                        "gives a unit no slot takes",
+                        expr.span,
+                        hint="divide a value by its unit to make it a bare number, e.g. `(t / 1 us)`",
+                    )
+                )
+                return None
+            dimension, scale = combined
+            if scale != 1:
+                self.scales[id(expr)] = scale
+            return Type(kind, dimension)
         if right.dimension is not None:
             self.error(QxUnitError("an exponent must be a bare number", expr.right.span))
+            return None
+        if left.dimension is not None:
+            self.error(
+                QxUnitError(
+                    f"a power of {left.dimension.value} gives a unit no slot takes",
+                    expr.left.span,
+                    hint="divide it by its unit first, e.g. `(t / 1 us) ** 2`",
+                )
+            )
+            return None
         return Type(kind)
+
+    def has_bare_variable(self, expr: ast.Expr) -> bool:
+        """Whether a variable without a unit (swept in bare numbers) appears in `expr`."""
+        return any(isinstance(n, ast.Name) and n.id in self.variables and n.id not in self.swept for n in walk(expr))
 
     def type_of_attribute(self, expr: ast.Attribute) -> Type | None:
         owner = expr.value
@@ -391,9 +469,24 @@ class ExpressionTypes:
         if name == "pulse":
             return self.check_pulse(expr, bound)
         if name in MATH:
-            argument = bound["x"]
-            return Type(Kind.NUMBER, None) if argument is None else self.type_of(argument)  # type: ignore[arg-type]
+            return self.type_of_math(name, bound["x"])  # type: ignore[arg-type]
         return Type(signature.result, bound.get(VALUE))  # type: ignore[arg-type]
+
+    def type_of_math(self, name: str, argument: ast.Expr) -> Type | None:
+        found = self.type_of(argument)
+        takes = MATH[name].takes
+        if found is None or found.dimension is None or takes == "any":
+            return found
+        if found.dimension is takes:
+            return Type(found.kind)
+        self.error(
+            QxUnitError(
+                f"`{name}` takes {'an angle' if takes else 'a bare number'}, but this is {found.dimension.value}",
+                argument.span,
+                hint="divide it by its unit to make it a bare number, e.g. `(t / 1 us)`",
+            )
+        )
+        return None
 
     def check_arguments(
         self, signature: Signature, arguments: tuple[ast.Argument, ...], span: Span | None
@@ -443,8 +536,6 @@ class ExpressionTypes:
                         sample_dimension = found.dimension
                 elif isinstance(param.dimension, Dimension):
                     self.check_dimension(value, found, param.dimension, f"`{param.name}`")
-                elif found.dimension is not None and signature.name in MATH:
-                    pass
         result[VALUE] = sample_dimension
         return result
 
@@ -501,6 +592,10 @@ class ExpressionTypes:
                     return None
                 self.check_dimension(phase, found, Dimension.ANGLE, "`phase`")  # type: ignore[arg-type]
         return Type(Kind.PULSE)
+
+
+def _named(dimension: Dimension | None) -> str:
+    return dimension.value if dimension is not None else "a bare number"
 
 
 def _bare_variables(expr: ast.Expr) -> list[str]:

@@ -461,7 +461,12 @@ def _value_of(analysis: Analysis, name: str) -> str | None:
         return None
     from qpurun.language.evaluate import Evaluator, NotConstant
 
-    evaluator = Evaluator(values=experiment.checked.values, declared=experiment.checked.variables, fold=True)
+    evaluator = Evaluator(
+        values=experiment.checked.values,
+        declared=experiment.checked.variables,
+        fold=True,
+        scales=experiment.checked.scales,
+    )
     try:
         value = evaluator.value_of(name)
     except (NotConstant, QxError, KeyError):
