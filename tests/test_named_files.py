@@ -104,3 +104,58 @@ def test_an_include_of_a_fifo_is_not_opened(outside: Path) -> None:
     os.mkfifo(outside / "lib.qx")
     error = refused(outside, 'include "lib.qx"\n' + spec())
     assert error.message == "`lib.qx` is not a regular file"
+
+
+def _device_document() -> dict[str, object]:
+    import json
+
+    from pulser.devices import AnalogDevice
+
+    document: dict[str, object] = json.loads(AnalogDevice.to_abstract_repr())
+    return document
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (SECRET, "is not JSON: Expecting value (line 1, column 1)"),
+        ("[" * 100_000 + "]" * 100_000, "is nested too deeply"),
+        ('["hunter2"]', "holds a JSON list, not an object"),
+        ('{"name": "hunter2"}', "is missing `channels`"),
+        ({"max_atom_num": "hunter2"}, "`$.max_atom_num` should be of type number"),
+        ({"version": "hunter2"}, "`$.version` should be '1'"),
+        ({"channels": [{"id": "hunter2"}]}, "`$.channels[0]` is missing `addressing`"),
+        ({"max_atom_num": -5}, "'max_atom_num' must be greater than zero"),
+    ],
+)
+def test_a_device_file_pulser_refuses_names_the_entry_never_the_content(
+    tmp_path: Path, content: str | dict[str, object], message: str
+) -> None:
+    import json
+
+    text = content if isinstance(content, str) else json.dumps({**_device_document(), **content})
+    (tmp_path / "device.json").write_text(text)
+    error = refused(tmp_path, spec(device='"device.json"'))
+    assert (error.kind, error.line) == ("device error", 1)
+    assert error.message.startswith("device file `device.json` ")
+    assert message in error.message
+    assert "hunter2" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{}", "`$` is missing `coordinates`"),
+        ('{"coordinates": "hunter2"}', "`$.coordinates` should be of type array"),
+        ('{"coordinates": [[0, 0], [1]]}', "`$.coordinates[1]` should have at least 2 items"),
+        ('{"coordinates": [[0, 0], [0, 0]]}', "All trap coordinates of a register layout must be unique"),
+        ('{"coordinates": [' + ", ".join(f"[{i}, 0]" for i in range(20_000)) + "]}", "a layout of 20,000 traps"),
+    ],
+)
+def test_a_layout_file_pulser_refuses_names_the_entry(tmp_path: Path, content: str, message: str) -> None:
+    (tmp_path / "layout.json").write_text(content)
+    error = refused(tmp_path, spec(device="MockDevice", layout="layout.json"))
+    assert (error.kind, error.line) == ("device error", 2)
+    assert error.message.startswith("layout file `layout.json` ")
+    assert message in error.message
+    assert "hunter2" not in str(error)

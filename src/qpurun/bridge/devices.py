@@ -10,13 +10,15 @@ Pulser objects and translates Pulser's own refusals.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qpurun.language import ast
 from qpurun.language.catalog import devices, real_devices
-from qpurun.language.errors import QxNameError, Source, Span
+from qpurun.language.errors import QxDeviceError, QxNameError, Source, Span
+from qpurun.language.evaluate import MAX_TRAPS
 from qpurun.language.includes import read_named_file
 
 if TYPE_CHECKING:
@@ -49,7 +51,9 @@ def load_device(
     if statement.is_file:
         from pulser.json.abstract_repr.deserializer import deserialize_device
 
-        return deserialize_device(read_named_file(name, source, allowed, "device file", statement.span))
+        text = read_named_file(name, source, allowed, "device file", statement.span)
+        device: BaseDevice = _from_pulser_json(deserialize_device, text, f"device file `{name}`", statement.span)
+        return device
     known = devices()
     if name not in known:
         close = difflib.get_close_matches(name, list(known), n=1)
@@ -67,7 +71,96 @@ def layout_file(layout: ast.FileLayout, source: Source, allowed: Sequence[str | 
     from pulser.register import RegisterLayout
 
     text = read_named_file(layout.path, source, allowed, "layout file", layout.span)
-    return RegisterLayout.from_abstract_repr(text)
+    found: RegisterLayout = _from_pulser_json(
+        RegisterLayout.from_abstract_repr, text, f"layout file `{layout.path}`", layout.span
+    )
+    return found
+
+
+def _from_pulser_json(build: Callable[[str], Any], text: str, label: str, span: Span | None) -> Any:
+    """Pulser's object from a file's abstract representation, or a located error naming the file
+    and the entry at fault. Pulser validates against its JSON schema; the schema's messages quote
+    the file, so they are rewritten to its path and rule, never its content."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise QxDeviceError(
+            f"{label} is not JSON: {error.msg} (line {error.lineno}, column {error.colno})", span
+        ) from None
+    except RecursionError:
+        raise QxDeviceError(f"{label} is nested too deeply to be Pulser's JSON", span) from None
+    if not isinstance(document, dict):
+        raise QxDeviceError(f"{label} holds a JSON {type(document).__name__}, not an object", span)
+    sizes = [len(c) for c in _coordinate_lists(document)]
+    if sizes and max(sizes) > MAX_TRAPS:
+        raise QxDeviceError(f"{label} has a layout of {max(sizes):,} traps (at most {MAX_TRAPS:,})", span)
+    try:
+        return build(text)
+    except Exception as error:
+        raise QxDeviceError(
+            f"{label} is not what Pulser expects: {_reason(error)}",
+            span,
+            hint="write it with Pulser's `to_abstract_repr()`",
+        ) from None
+
+
+def _coordinate_lists(document: Any) -> list[list[Any]]:
+    """Every `coordinates` list of a layout document (a device's calibrated layouts included)."""
+    found: list[list[Any]] = []
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("coordinates"), list):
+                found.append(node["coordinates"])
+            stack.extend(v for k, v in node.items() if k != "coordinates")
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _reason(error: BaseException) -> str:
+    """Why Pulser refused a file, in words that name entries and rules but quote no value."""
+    causes: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and len(causes) < 10:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for cause in causes:
+        if hasattr(cause, "validator") and hasattr(cause, "json_path"):  # jsonschema's, through Pulser
+            return _schema_reason(cause)
+    deepest = causes[-1]
+    if isinstance(deepest, ValueError | TypeError) and str(deepest):
+        return str(deepest)  # Pulser's own check of a schema-valid field, e.g. "'max_atom_num' must be ..."
+    return type(deepest).__name__
+
+
+def _schema_reason(error: Any) -> str:
+    """The schema rule one entry breaks: in an `anyOf` (a device or a virtual device), the branch
+    that fails least is the one the file meant."""
+    for _ in range(20):  # anyOf inside anyOf (a channel is one of several kinds): go down each
+        branches: dict[Any, list[Any]] = {}
+        for sub in error.context or ():
+            branches.setdefault(sub.schema_path[0] if sub.schema_path else None, []).append(sub)
+        if not branches:
+            break
+        fewest = min(branches.values(), key=lambda errors: len(errors))
+        error = max(fewest, key=lambda sub: len(sub.absolute_path))  # the deepest
+    where = error.json_path
+    value = error.validator_value
+    rules: dict[str, Callable[[], str]] = {
+        "required": lambda: "is missing " + ", ".join(f"`{k}`" for k in value if k not in (error.instance or {})),
+        "type": lambda: f"should be of type {value}",
+        "enum": lambda: "should be one of " + ", ".join(map(str, value))[:200],
+        "const": lambda: f"should be {value!r}",
+        "minimum": lambda: f"should be at least {value}",
+        "maximum": lambda: f"should be at most {value}",
+        "minItems": lambda: f"should have at least {value} items",
+        "maxItems": lambda: f"should have at most {value} items",
+        "additionalProperties": lambda: "has an entry the schema does not know",
+    }
+    rule: Callable[[], str] | None = rules.get(error.validator)
+    return f"`{where}` " + (rule() if rule is not None else f"breaks the schema's `{error.validator}` rule")
 
 
 def calibrated_layout(device: BaseDevice, layout: ast.CalibratedLayout) -> RegisterLayout:

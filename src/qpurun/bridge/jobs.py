@@ -61,6 +61,9 @@ def _short(value: Any) -> str:
 
 
 Constant = Callable[[ast.Expr], Any]
+MAX_RUNS = 10_000_000
+"""More shots than a QPU takes in days; an emulator would sample them one by one for hours."""
+
 # One job before typing: its values, runs, where it was written, where its runs
 # were, and the line that gave each variable its value (for a located type error).
 _Raw = tuple[dict[str, Any], Any, Span | None, Span | None, dict[str, Span | None]]
@@ -268,6 +271,12 @@ def expand(checked: Checked, evaluator: Evaluator) -> list[Job]:
                 runs = int(runs)
             if not isinstance(runs, int | np.integer) or runs < 1:
                 raise QxTypeError(f"{label}: runs must be a whole number of at least 1, not {runs}", runs_span or span)
+            if runs > MAX_RUNS:
+                raise QxTypeError(
+                    f"{label}: {runs:g} runs is more than any batch takes (at most {MAX_RUNS:,})",
+                    runs_span or span,
+                    hint="shots are sampled one by one; split the experiment into batches",
+                )
             typed = {
                 name: _typed(name, variables[name], checked, label, where.get(name) or span)
                 for name in checked.variables

@@ -192,9 +192,13 @@ class Evaluator:
                 f"cannot compute `{expr.op.value}` on a list that holds a variable", expr.span, hint=_LIST_OF_VARIABLES
             )
         try:
-            result = _BINARY[expr.op](left, right)
-            scale = self.scales.get(id(expr))
-            return result if scale is None else result * scale
+            with np.errstate(over="ignore", invalid="ignore"):
+                result = _BINARY[expr.op](left, right)
+                scale = self.scales.get(id(expr))
+                result = result if scale is None else result * scale
+            if not self.is_symbolic(result) and not _finite(result):
+                raise OverflowError
+            return result
         except ZeroDivisionError:
             raise QxTypeError("division by zero", expr.span) from None
         except OverflowError:
@@ -252,6 +256,14 @@ class Evaluator:
         if "duration" in args and not self.is_symbolic(args["duration"]):
             args["duration"] = sampled_ns(args["duration"], bound["duration"].span)  # type: ignore[union-attr]
         return self.construct(expr, name, args)
+
+
+def _finite(value: Any) -> bool:
+    """Whether a computed number (or every number of an array) is finite: `1e308 * 10` is not."""
+    try:
+        return bool(np.all(np.isfinite(value)))
+    except TypeError:  # a list holding Pulser variables
+        return True
 
 
 def _array(value: Any) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+import unicodedata
 from collections.abc import Iterator
 
 from lark import Lark, Token, Tree
@@ -284,6 +285,8 @@ def _translate(error: UnexpectedInput, source: Source) -> QxSyntaxError:
             hint = "the file starts with a byte-order mark; save it as UTF-8 without one"
         elif not char.isprintable():
             hint = "an invisible character; delete it"
+        elif char.isdigit():
+            hint = f"a digit other than 0-9 ({unicodedata.name(char, 'non-ASCII')}); write numbers in ASCII digits"
         shown = f"`{char}`" if char.isprintable() else f"U+{ord(char):04X}"
         return QxSyntaxError(
             f"unexpected character {shown}",
