@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import SPECS
 from qpurun.cli import main
 from qpurun.language.parser import parse
-from qpurun.language.printer import comments_of, format_text
+from qpurun.language.printer import comments_of, format_text, print_spec
 from qpurun.language.templates import is_template, render
 
 
@@ -116,3 +119,54 @@ def test_comments_inside_a_multi_line_statement_stay_with_it() -> None:
 def test_every_shipped_spec_is_in_the_canonical_layout(path: Path) -> None:
     """`qpurun fmt --check specs/*.qx` passes: the examples are what the formatter writes."""
     assert main(["fmt", "--check", str(path)]) == 0
+
+
+# ---- golden files: tests/fmt/<case>.in.qx formats to <case>.out.qx
+
+GOLDEN = Path(__file__).parent / "fmt"
+GOLDEN_CASES = sorted(GOLDEN.glob("*.in.qx"))
+
+
+def _golden(source: Path) -> Path:
+    return source.with_name(source.name.removesuffix(".in.qx") + ".out.qx")
+
+
+@pytest.mark.parametrize("source", GOLDEN_CASES, ids=lambda p: p.name.removesuffix(".in.qx"))
+def test_golden_layout(source: Path) -> None:
+    """The layout fmt writes, case by case, as reviewed by eye in the `.out.qx` file.
+
+    `QPURUN_UPDATE_GOLDEN=1 pytest tests/test_printer.py` rewrites the `.out.qx`
+    files from the printer; review the diff before committing it.
+    """
+    text = source.read_text(encoding="utf-8")
+    formatted = format_text(text)
+    if os.environ.get("QPURUN_UPDATE_GOLDEN") == "1":
+        _golden(source).write_text(formatted, encoding="utf-8")
+    assert formatted == _golden(source).read_text(encoding="utf-8")
+    assert format_text(formatted) == formatted, "the golden output is not a fixed point"
+    assert parse(formatted) == parse(text)
+    assert [c.text for c in comments_of(formatted)] == [c.text for c in comments_of(text)]
+
+
+def test_every_golden_output_has_its_input() -> None:
+    assert GOLDEN_CASES
+    assert sorted(GOLDEN.glob("*.out.qx")) == sorted(_golden(p) for p in GOLDEN_CASES)
+
+
+def _without_spans(node: Any) -> Any:
+    """The tree as `qpurun import` builds it: no positions, so no rows or gaps as written."""
+    if isinstance(node, tuple):
+        return tuple(_without_spans(item) for item in node)
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        fields = {f.name: _without_spans(getattr(node, f.name)) for f in dataclasses.fields(node) if f.name != "span"}
+        return type(node)(**fields)
+    return node
+
+
+@pytest.mark.parametrize("source", GOLDEN_CASES, ids=lambda p: p.name.removesuffix(".in.qx"))
+def test_a_tree_without_positions_prints_in_the_canonical_layout(source: Path) -> None:
+    """What `qpurun import` writes (a tree with no spans) is already what fmt writes: aligned the same way."""
+    tree = _without_spans(parse(source.read_text(encoding="utf-8")))
+    text = print_spec(tree)
+    assert parse(text) == tree
+    assert format_text(text) == text
