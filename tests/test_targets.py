@@ -93,15 +93,14 @@ runs 100
 """
 
 
-def test_an_empty_sequence_checks_on_an_emulator() -> None:
-    experiment = qpurun.loads(EMPTY, filename="empty.qx")
-    messages = sorted(w.message for w in experiment.warnings)
-    assert messages == [
-        "a QPU would refuse this register: it is not defined on a layout",
-        "a QPU would refuse this sequence: it is empty",
-    ]
-    sequence_warning = next(w for w in experiment.warnings if "empty" in w.message)
-    assert sequence_warning.span is not None and sequence_warning.span.line == 4
+@pytest.mark.parametrize("target", ["qutip", "emu-sv", "emu-mps"])
+def test_an_empty_sequence_is_an_error_for_an_emulator_too(target: str) -> None:
+    """Each local emulator fails on it (qutip: "No instructions given"; emu-sv, emu-mps: a division by zero)."""
+    with pytest.raises(qpurun.QxError) as caught:
+        qpurun.loads(EMPTY, filename="empty.qx", target=target)
+    (error,) = caught.value.errors
+    assert (error.kind, error.line) == ("device error", 4)
+    assert error.message == f"{target} cannot emulate an empty sequence: it plays no pulse"
 
 
 def test_an_empty_sequence_is_an_error_for_a_qpu() -> None:

@@ -106,6 +106,16 @@ def validate(experiment: Experiment, *, workers: int | None = None) -> None:
 def emulator_limits(experiment: Experiment) -> list[QxError]:
     """What the target's emulator itself cannot take (checked here, not found out job by job)."""
     checked = experiment.checked
+    if experiment.sequence.is_empty() and not experiment.target.qpu:
+        # qutip: "No instructions given"; emu-sv and emu-mps: a ZeroDivisionError. Say it before the run.
+        return [
+            QxDeviceError(
+                f"{experiment.target.name} cannot emulate an empty sequence: it plays no pulse",
+                checked.sequence.span,
+                checked.source,
+                hint="add a pulse to a declared channel",
+            )
+        ]
     if experiment.target.name == "emu-mps":
         atoms = len(experiment.sequence.get_register(include_mappable=True).qubit_ids)
         if atoms < 2:

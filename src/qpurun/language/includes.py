@@ -45,6 +45,8 @@ def _declared_name(statement: ast.Statement) -> str | None:
 
 MAX_FILE_BYTES = 10_000_000
 """A file a spec names (an include, a device, a layout) larger than this is refused unread."""
+MAX_INCLUDED_FILES = 1_000
+"""More libraries than any spec needs: a generated include tree this large is a mistake."""
 
 
 def read_named_file(written: str, spec: Source, allowed: Sequence[str | Path], what: str, span: Span | None) -> str:
@@ -96,6 +98,8 @@ class _Resolver:
     def __init__(self, root: Path, allowed: Sequence[Path]) -> None:
         self.roots = [root.resolve(), *(Path(a).resolve() for a in allowed)]
         self.errors: list[QxError] = []
+        self.included: set[Path] = set()
+        """Each file is included once: two libraries sharing a third (a diamond) bring it once."""
 
     def path_for(self, include: ast.Include, directory: Path) -> Path:
         written = Path(include.path.name)
@@ -138,6 +142,13 @@ class _Resolver:
         if path in chain:
             cycle = " -> ".join(p.name for p in (*chain[chain.index(path) :], path))
             raise QxNameError(f"include cycle: {cycle}", include.span, hint="a library cannot include itself")
+        if path in self.included:
+            return []
+        if len(self.included) >= MAX_INCLUDED_FILES:
+            raise QxNameError(
+                f"more than {MAX_INCLUDED_FILES} files are included", include.span, hint="merge some libraries"
+            )
+        self.included.add(path)
         text = _read_bounded(path, include.path.name, "", include.span)
         source = Source(str(path), text)
         try:

@@ -77,7 +77,7 @@ def number(value: int | float) -> str:
 
 
 def string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
 
 
 def expression(expr: ast.Expr, level: int = 0) -> str:

@@ -7,6 +7,7 @@ in `checker.py`: an error raised inside a lark Transformer arrives wrapped in
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lark import Token, Transformer, Tree, v_args
@@ -39,8 +40,14 @@ def _token_span(token: Token) -> Span | None:
     return Span(token.line, token.column, token.end_line, token.end_column)
 
 
+_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t"}
+_ESCAPE = re.compile(r"\\(.)")
+
+
 def _string(token: Token) -> str:
-    return str(token[1:-1]).encode("utf-8").decode("unicode_escape") if "\\" in token else str(token[1:-1])
+    r"""A string's text: `\\`, `\"`, `\n` and `\t` are escapes, any other backslash is itself.
+    (Python's `unicode_escape` would read UTF-8 as Latin-1: `"é"` became `Ã©`.)"""
+    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(0)), str(token[1:-1]))
 
 
 def _unit(token: Token | None) -> ast.Unit | None:
