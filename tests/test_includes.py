@@ -124,3 +124,49 @@ def test_a_job_failing_inside_a_library_points_into_the_library(tmp_path: Path) 
     assert error.source is not None and error.source.name.endswith("lib.qx")
     assert error.line == 1
     assert str(error).startswith(f"{tmp_path / 'lib.qx'}:1:")
+
+
+def test_a_library_shared_by_two_others_comes_in_once(tmp_path: Path) -> None:
+    """A diamond: a.qx and b.qx both include the pulses; the spec gets them once, as if written inline."""
+    _write(
+        tmp_path,
+        {
+            "spec.qx": MAIN.format(path="a.qx").replace('include "a.qx"', 'include "a.qx"\ninclude "b.qx"'),
+            "a.qx": 'include "pulses.qx"\nlet from_a = 1\n',
+            "b.qx": 'include "pulses.qx"\nlet from_b = 2\n',
+            "pulses.qx": LIBRARY,
+        },
+    )
+    experiment = qpurun.load(tmp_path / "spec.qx")
+    assert experiment.sequence_json() == qpurun.loads(INLINE.format()).sequence_json()
+    assert {"from_a", "from_b", "t_pi", "pi_pulse"} <= set(experiment.checked.values)
+
+
+def test_a_deep_diamond_of_includes_is_linear(tmp_path: Path) -> None:
+    """16 levels of two files each including both of the next level: 2**16 paths, 32 files read once."""
+    levels = 16
+    files = {}
+    for level in range(levels):
+        for side in "ab":
+            below = "".join(f'include "l{level + 1}{s}.qx"\n' for s in "ab") if level + 1 < levels else ""
+            files[f"l{level}{side}.qx"] = below + f"let v{level}{side} = {level}\n"
+    files["spec.qx"] = MAIN.format(path="l0a.qx").replace('include "l0a.qx"', 'include "l0a.qx"\ninclude "l0b.qx"')
+    files["l0a.qx"] += LIBRARY
+    _write(tmp_path, files)
+    experiment = qpurun.load(tmp_path / "spec.qx", validate=False)
+    assert {f"v{level}{side}" for level in range(levels) for side in "ab"} <= set(experiment.checked.values)
+
+
+def test_a_name_declared_in_two_different_libraries_is_still_an_error(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "spec.qx": MAIN.format(path="a.qx").replace('include "a.qx"', 'include "a.qx"\ninclude "b.qx"'),
+            "a.qx": LIBRARY,
+            "b.qx": "let t_pi = 1 ns\n",
+        },
+    )
+    with pytest.raises(qpurun.QxError) as caught:
+        qpurun.load(tmp_path / "spec.qx")
+    (error,) = caught.value.errors
+    assert error.line == 5 and "`b.qx` declares `t_pi`, already declared at" in error.message

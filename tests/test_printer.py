@@ -170,3 +170,16 @@ def test_a_tree_without_positions_prints_in_the_canonical_layout(source: Path) -
     text = print_spec(tree)
     assert parse(text) == tree
     assert format_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [('"é"', "é"), ('"a\\nb"', "a\nb"), ('"tab\\there"', "tab\there"), ('"q\\"d"', 'q"d'), ('"c:\\\\x"', "c:\\x")],
+)
+def test_a_string_keeps_utf8_and_its_escapes_through_fmt(written: str, meant: str) -> None:
+    """Python's `unicode_escape` once read UTF-8 as Latin-1: `"é"` became `Ã©`."""
+    text = f"experiment {written}\n"
+    (statement,) = parse(text).statements
+    assert statement.name == meant  # type: ignore[attr-defined]
+    (again,) = parse(format_text(text)).statements
+    assert again.name == meant  # type: ignore[attr-defined]

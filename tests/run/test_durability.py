@@ -116,6 +116,19 @@ def test_corrupt_store(home: Path, qpurun) -> None:  # type: ignore[no-untyped-d
     assert (home / STORE).read_bytes().startswith(b"this is not a database")  # left as found
 
 
+def test_a_store_truncated_to_zero_bytes_is_not_taken_for_a_new_one(home: Path, qpurun) -> None:  # type: ignore[no-untyped-def]
+    home.mkdir(parents=True)
+    store = home / STORE
+    store.write_bytes(b"")
+    old = time.time() - 60
+    os.utime(store, (old, old))
+    for args in (("runs",), ("run", str(SPECS / "rabi.qx"))):
+        outcome = qpurun(*args)
+        assert outcome.code == 3, args
+        assert "is empty (0 bytes): it was truncated" in outcome.err
+    assert store.stat().st_size == 0  # left as found, not initialised
+
+
 def _limit_file_size(limit: int) -> Any:
     def limit_it() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing

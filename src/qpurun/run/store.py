@@ -41,6 +41,7 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -329,6 +330,10 @@ def _job(row: sqlite3.Row) -> JobRow:
     )
 
 
+_NEW_FILE_SECONDS = 5.0
+"""How long an empty store file may be one that another process is creating."""
+
+
 class Store:
     """The SQLite store at `path`; one connection per thread, opened on first use."""
 
@@ -353,6 +358,7 @@ class Store:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as error:
                 raise StoreError(f"cannot create the store's directory {self.path.parent}: {error.strerror}") from None
+            self._refuse_truncated()
             connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             connection.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -362,6 +368,20 @@ class Store:
             self._local.connection = connection
             self._migrate(connection)
         return connection
+
+    def _refuse_truncated(self) -> None:
+        """SQLite takes an empty file for a new database: a store truncated to 0 bytes would
+        silently become an empty one. A file qpurun just created (another process opening a new
+        store this instant) is empty only for a moment, so only an old empty file is refused."""
+        try:
+            status = self.path.stat()
+        except FileNotFoundError:
+            return
+        if status.st_size == 0 and time.time() - status.st_mtime > _NEW_FILE_SECONDS:
+            raise StoreCorrupt(
+                f"the store {self.path} is empty (0 bytes): it was truncated, and its results are gone",
+                hint="restore it from a backup; to start a new store, delete the empty file",
+            )
 
     @contextlib.contextmanager
     def _translate(self) -> Iterator[None]:
