@@ -51,3 +51,37 @@ def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
     process.stderr.close()
     assert process.wait() == 0
     assert "Traceback" not in error and "BrokenPipe" not in error
+
+
+def _help_exit_codes(command: str) -> dict[int, str]:
+    import contextlib
+    import io
+
+    from qpurun.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        main([command, "--help"])
+    section = out.getvalue().split("exit codes:\n", 1)[1].split("\n\n", 1)[0]
+    return {int(line.split()[0]): line.split(None, 1)[1] for line in section.splitlines() if line.strip()}
+
+
+def test_each_command_lists_only_its_own_exit_codes() -> None:
+    assert _help_exit_codes("fmt")[1] == "with --check: a file would be reformatted (its name is printed)"
+    assert set(_help_exit_codes("fmt")) == {0, 1, 2, 3}
+    assert set(_help_exit_codes("check")) == {0, 2, 3}  # check never runs a job: no 1, no 130
+    assert set(_help_exit_codes("status")) == {0, 2, 3}
+    assert set(_help_exit_codes("run")) == {0, 1, 2, 3, 130}
+    assert "jobs failed" in _help_exit_codes("run")[1]
+
+
+def test_fmt_check_exits_1_when_a_file_would_change(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.qx"
+    spec.write_text((ROOT / "specs" / "rabi.qx").read_text().replace("runs 200", "runs    200"))
+    done = subprocess.run(
+        [sys.executable, "-m", "qpurun", "fmt", "--check", str(spec)],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+    )
+    assert done.returncode == 1 and f"would reformat {spec}" in done.stderr

@@ -25,8 +25,10 @@ from qpurun.command import (
     SPEC_OPTIONS,
     EnvironmentProblem,
     Handler,
+    Interrupted,
     UsageProblem,
     compile_spec,
+    exit_codes,
     read_spec,
     target_of,
     template_values,
@@ -234,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=help,
             description=description,
             parents=[SPEC_OPTIONS] if spec else [],
-            epilog=EXIT_CODES,
+            epilog=exit_codes(name),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.set_defaults(handler=handler)
@@ -335,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageProblem as problem:
         print(f"qpurun: {problem}", file=sys.stderr)
         return EXIT_SPEC_ERROR
+    except Interrupted:
+        return EXIT_INTERRUPTED  # the command said which batch, and how to resume it
     except KeyboardInterrupt:
         print("qpurun: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -8,8 +8,10 @@ internals. Nothing here imports Pulser.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +24,58 @@ EXIT_SPEC_ERROR = 2
 EXIT_ENVIRONMENT = 3
 EXIT_INTERRUPTED = 130
 
+_ENVIRONMENT = "an environment problem: unreadable file, unknown batch, locked or corrupt store, full disk"
+_INTERRUPTED = "interrupted (Ctrl-C); the batch is stored and `qpurun resume` finishes it"
+_USAGE = "a mistake in the command line"
+
+_MEANINGS: dict[str, dict[int, str]] = {
+    "check": {0: "every spec checks", 2: "a spec has a mistake (each is reported), or " + _USAGE, 3: _ENVIRONMENT},
+    "compile": {0: "compiled", 2: "the spec has a mistake, or " + _USAGE, 3: _ENVIRONMENT},
+    "fmt": {
+        0: "formatted; with --check, every file already is",
+        1: "with --check: a file would be reformatted (its name is printed)",
+        2: "a file does not parse, or " + _USAGE,
+        3: "a file cannot be read or written",
+    },
+    "lsp": {0: "the editor ended the session", 2: _USAGE, 3: "pygls is missing: pip install 'qpurun[lsp]'"},
+    "import": {
+        0: "the spec is written",
+        2: "the input cannot be imported (the reason is printed), or " + _USAGE,
+        3: _ENVIRONMENT,
+    },
+    "run": {
+        0: "every job succeeded",
+        1: "the run finished, but one or more jobs failed",
+        2: "a mistake in the spec, or " + _USAGE,
+        3: _ENVIRONMENT,
+        130: _INTERRUPTED,
+    },
+    "resume": {
+        0: "every job succeeded",
+        1: "the batch finished, but one or more jobs failed",
+        2: _USAGE,
+        3: _ENVIRONMENT,
+        130: _INTERRUPTED,
+    },
+}
+_DEFAULT_MEANINGS = {0: "success", 2: _USAGE, 3: _ENVIRONMENT}
+
 EXIT_CODES = """\
 exit codes:
   0    success
-  1    the run finished, but one or more jobs failed
+  1    the run finished, but one or more jobs failed (fmt --check: a file would be reformatted)
   2    a mistake in the spec (or in the command line)
   3    an environment problem: unreadable file, unknown batch, locked or corrupt store, full disk
   130  interrupted (Ctrl-C); the batch is stored and `qpurun resume` finishes it
 """
+"""`qpurun --help`'s list, for every command; each command's own help lists only its own (`exit_codes`)."""
+
+
+def exit_codes(command: str) -> str:
+    """The exit codes one command can return, for its `--help`: `fmt --check` says what its 1 means."""
+    meanings = _MEANINGS.get(command, _DEFAULT_MEANINGS)
+    return "exit codes:\n" + "".join(f"  {code:<4} {text}\n" for code, text in sorted(meanings.items()))
+
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -50,6 +96,25 @@ class EnvironmentProblem(HintedError):
 
 class UsageProblem(HintedError):
     """A mistake on the command line itself (exit 2, like argparse's own)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, already reported with the batch id and the `resume` hint: `main` adds nothing."""
+
+
+@contextlib.contextmanager
+def deaf_to_interrupts() -> Iterator[None]:
+    """While a Ctrl-C is being handled (workers stopped, the batch's state printed), a second
+    one would only cut that short with a traceback."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # Options every command that compiles a spec takes: the target, and values for template specs.

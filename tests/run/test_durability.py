@@ -67,8 +67,13 @@ def test_sigkill_then_resume_keeps_finished_jobs(home: Path, qpurun) -> None:  #
 
 
 def test_ctrl_c_leaves_a_consistent_resumable_batch(home: Path, qpurun) -> None:  # type: ignore[no-untyped-def]
+    # 100 jobs, longer ones last: still running while two other qpurun processes start and read the store.
+    longer = home.parent / "sweep4_long.qx"
+    longer.write_text(Path(SWEEP).read_text().replace("1960 ns", "4360 ns"))
     # A session of its own, signalled as a whole: what a terminal's Ctrl-C does.
-    process = spawn(home, "run", SWEEP, "--workers", "2", "--out", str(home.parent / "out"), start_new_session=True)
+    process = spawn(
+        home, "run", str(longer), "--workers", "2", "--out", str(home.parent / "out"), start_new_session=True
+    )
     try:
         wait_for_done(home, process, 2)
         (batch_id,) = {r[0] for r in rows(home)}
@@ -88,6 +93,25 @@ def test_ctrl_c_leaves_a_consistent_resumable_batch(home: Path, qpurun) -> None:
     outcome = qpurun("resume", batch_id)
     assert outcome.code == 0, outcome.err
     assert {r[2] for r in rows(home)} == {"DONE"}
+
+
+@pytest.mark.parametrize("whole_group", [True, False], ids=["ctrl-c", "kill-int-main-only"])
+def test_an_interrupt_says_which_batch_and_how_to_resume_once(home: Path, whole_group: bool) -> None:
+    """Ctrl-C signals the whole group; `kill -INT PID` only the main process: both print one report."""
+    process = spawn(home, "run", SWEEP, "--workers", "2", "--out", str(home.parent / "out"), start_new_session=True)
+    try:
+        wait_for_done(home, process, 1)
+        (batch_id,) = {r[0] for r in rows(home)}
+    finally:
+        if whole_group:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.count("qpurun: interrupted") == 1, err
+    assert f"batch {batch_id} is stored with" in err and f"`qpurun resume {batch_id}` runs the rest" in err
+    assert "Traceback" not in err
 
 
 def test_locked_store(home: Path, qpurun, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]

@@ -24,14 +24,16 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from qpurun.command import (
-    EXIT_CODES,
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_SPEC_ERROR,
     SPEC_OPTIONS,
     EnvironmentProblem,
+    Interrupted,
     UsageProblem,
     compile_spec,
+    deaf_to_interrupts,
+    exit_codes,
     target_of,
     template_values,
 )
@@ -47,14 +49,11 @@ from qpurun.run.targets import Target, parse_target
 if TYPE_CHECKING:
     from qpurun.config import Resolved
 
-RUN_EPILOG = (
-    EXIT_CODES
-    + """
+STORE_EPILOG = """
 The batch and every result are stored in SQLite under $QPURUN_HOME (default: the
 per-user data directory); QPURUN_STORE_TIMEOUT is how long to wait for a locked
 store (seconds, default 10).
 """
-)
 
 
 # ---- helpers
@@ -201,17 +200,18 @@ def _follow(runner: Runner, batch_id: str, *, show: bool, label: str) -> None:
             f"{error}\n  the batch is {batch_id}: `qpurun resume {batch_id}` continues it"
         ) from None
     except KeyboardInterrupt:
-        progress.finish()
-        runner.stop()
-        counts = store.counts(batch_id)
-        where = "it runs on, on the cloud; " if remote else ""
-        done = counts.get("DONE", 0)
-        print(
-            f"qpurun: interrupted; batch {batch_id} is stored with {done} of {count_jobs(total)} done\n"
-            f"  hint: {where}`qpurun resume {batch_id}` " + ("follows it again" if remote else "runs the rest"),
-            file=sys.stderr,
-        )
-        raise
+        with deaf_to_interrupts():
+            progress.finish()
+            runner.stop()
+            counts = store.counts(batch_id)
+            where = "it runs on, on the cloud; " if remote else ""
+            done = counts.get("DONE", 0)
+            print(
+                f"qpurun: interrupted; batch {batch_id} is stored with {done} of {count_jobs(total)} done\n"
+                f"  hint: {where}`qpurun resume {batch_id}` " + ("follows it again" if remote else "runs the rest"),
+                file=sys.stderr,
+            )
+        raise Interrupted from None
     finally:
         progress.finish()
 
@@ -413,6 +413,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     f"  hint: `qpurun resume {stored[0]}` sends it, after looking for it on the cloud",
                     file=sys.stderr,
                 )
+                raise Interrupted from None
             raise
         batch = store.batch(batch_id)
         _follow(runner, batch_id, show=not args.json, label=experiment.name)
@@ -721,7 +722,7 @@ def register(commands: Any) -> None:
             name,
             help=help,
             description=description,
-            epilog=RUN_EPILOG,
+            epilog=exit_codes(name) + STORE_EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
             parents=[SPEC_OPTIONS] if spec else [],
         )
