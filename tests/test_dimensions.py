@@ -166,3 +166,17 @@ def test_the_reference_pulser_sequence_for_the_sweep() -> None:
         ours = experiment.sequence.build(**job["variables"])
         theirs = seq.build(**job["variables"])
         assert ours._schedule["ryd"][-1].type == theirs._schedule["ryd"][-1].type
+
+
+def test_the_unit_a_sweep_is_written_in_is_kept_for_the_results() -> None:
+    """`delta = 0.5 MHz .. 2.5 MHz`: jobs hold rad/µs (Pulser's), results show MHz (issue 8)."""
+    text = with_preamble(
+        "var delta: float\nvar t: int\nsequence {\n"
+        "  add pulse(amplitude = constant(t, 1 rad/us), detuning = delta, phase = 0) on ryd\n"
+        "  measure ground-rydberg\n}\nruns 10\n"
+        "sweep {\n  delta = 0.5 MHz .. 1.5 MHz step 0.5 MHz\n  t = [100, 200]\n}\n"
+    )
+    experiment = qpurun.loads(text)
+    assert {k: u.value for k, u in experiment.checked.variable_units.items()} == {"delta": "MHz"}
+    deltas = sorted({job["variables"]["delta"] for job in experiment.job_params})
+    assert deltas == pytest.approx([2 * math.pi * f for f in (0.5, 1.0, 1.5)])

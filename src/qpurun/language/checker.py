@@ -28,6 +28,7 @@ from qpurun.language.catalog import (
     UNITS,
     Dimension,
     Kind,
+    Unit,
     describe,
     signatures,
     units_of,
@@ -46,6 +47,7 @@ from qpurun.language.errors import (
 from qpurun.language.evaluate import Evaluator, NotConstant
 from qpurun.language.printer import expression
 from qpurun.language.types import NUMBER, ExpressionTypes, Type, _did_you_mean
+from qpurun.language.visitor import walk
 
 
 @dataclass
@@ -68,6 +70,9 @@ class Checked:
     sweeps: list[ast.Sweep | ast.Jobs]
     noise: ast.Noise | None
     variable_dimensions: dict[str, Dimension] = field(default_factory=dict)
+    variable_units: dict[str, Unit] = field(default_factory=dict)
+    """The unit each variable's sweep or jobs are written in (`MHz` for `delta = 0.5 MHz .. 2.5 MHz`),
+    so that results show them as written; job values themselves are in Pulser's unit."""
     scales: dict[int, float] = field(default_factory=dict)
     """By node id: the unit factor of a product or quotient of two dimensions (`ExpressionTypes.scales`)."""
     mappable: bool = False
@@ -93,6 +98,7 @@ class _Checker:
         self.type_of = self.typing.type_of
         self.check_arguments = self.typing.check_arguments
         self.variable_dimensions = self.typing.variable_dimensions
+        self.variable_units: dict[str, Unit] = {}
         self.context = "the spec"
 
     def error(self, error: QxError) -> None:
@@ -235,6 +241,7 @@ class _Checker:
             sweeps=sweeps,
             noise=noise,
             variable_dimensions=self.variable_dimensions,
+            variable_units=self.variable_units,
             scales=self.typing.scales,
             mappable=self.mappable,
         )
@@ -539,6 +546,9 @@ class _Checker:
                 found = self.type_of(values)
                 if found is None or found.dimension is None:
                     continue
+                written = next((n.unit for n in walk(values) if isinstance(n, ast.Quantity)), None)
+                if written is not None and UNITS[written].dimension is found.dimension:
+                    self.variable_units.setdefault(name, written)
                 first = given.setdefault(name, (found.dimension, values.span))
                 if first[0] is not found.dimension and name not in mixed:
                     mixed.add(name)
@@ -551,6 +561,8 @@ class _Checker:
                         )
                     )
         self.typing.swept.update({name: dimension for name, (dimension, _) in given.items() if name not in mixed})
+        for name in mixed:
+            self.variable_units.pop(name, None)
 
     def check_sweep(self, block: ast.Sweep | ast.Jobs) -> None:
         if isinstance(block, ast.Sweep):
