@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -518,7 +519,7 @@ def arithmetic() -> tuple[Sequence, Jobs]:
     x = seq.declare_variable("x")
     y = seq.declare_variable("y")
     seq.add(Pulse.ConstantDetuning(ConstantWaveform(t * 2 + 100, x / 2.3 - y), -x, 0), "ryd")
-    seq.add(Pulse.ConstantDetuning(RampWaveform(3 * t, x**2, (x + y) * (x - y)), y % 2, 1.5 * x), "ryd")
+    seq.add(Pulse.ConstantDetuning(RampWaveform(3 * t, x**2, (x + y) * (x - y)), y % 2, 1.5 * y), "ryd")
     seq.delay(t - 20, "ryd")
     return seq, [{"runs": 1, "variables": {"t": 120, "x": 1.5, "y": 0.5}}]
 
@@ -538,11 +539,12 @@ def variables_everywhere() -> tuple[Sequence, Jobs]:
     area = seq.declare_variable("area")
     phase = seq.declare_variable("phase")
     t = seq.declare_variable("t", dtype=int)
+    omega = seq.declare_variable("omega")  # `.qx` gives a variable one unit: not `area` as an amplitude
     seq.add(Pulse.ConstantDetuning(BlackmanWaveform(t, area), 0, phase, post_phase_shift=phase / 2), "ryd")
     seq.add(Pulse.ConstantPulse(t, 1.0, -1.0, phase), "ryd")
-    seq.add(Pulse.ConstantAmplitude(area, RampWaveform(t, -2, 2), 0), "ryd")
+    seq.add(Pulse.ConstantAmplitude(omega, RampWaveform(t, -2, 2), 0), "ryd")
     seq.add(Pulse.ConstantDetuning(KaiserWaveform(t, area, beta=8.0), 0, 0), "ryd")
-    jobs = [{"runs": 30, "variables": {"area": PI, "phase": PI / 2, "t": 400}}]
+    jobs = [{"runs": 30, "variables": {"area": PI, "phase": PI / 2, "t": 400, "omega": 2.0}}]
     return seq, jobs
 
 
@@ -573,8 +575,65 @@ def interleaved_setup() -> tuple[Sequence, Jobs]:
     return seq, None
 
 
+# ---- issue 11: what Pulser serializes and `.qx` could not say ------------------------------------
+
+
+def slm_mask_on_dmm() -> tuple[Sequence, Jobs]:
+    seq = digital_analog()
+    seq.config_slm_mask(["target"], "dmm_0")  # before any pulse: the spec's own order
+    seq.add(Pulse.ConstantPulse(200, 1.0, 0, 0), "ryd")
+    return seq, None
+
+
+def eom_every_phase_drift() -> tuple[Sequence, Jobs]:
+    seq = analog()
+    seq.enable_eom_mode("ryd", 3.0, 0.0, correct_phase_drift=True)
+    seq.add_eom_pulse("ryd", 100, 0.0, correct_phase_drift=True)
+    seq.add_eom_pulse("ryd", 100, PI / 2)
+    seq.modify_eom_setpoint("ryd", 2.0, 1.0)  # Pulser writes `correct_phase_drift: false` here
+    seq.delay(200, "ryd")
+    seq.disable_eom_mode("ryd", correct_phase_drift=True)
+    return seq, None
+
+
+def named_detuning_map() -> tuple[Sequence, Jobs]:
+    seq = digital_analog()
+    seq.config_detuning_map(seq.register.define_detuning_map({"control": 1.0, "target": 0.5}, "edge"), "dmm_0")
+    seq.add_dmm_detuning(ConstantWaveform(100, -2.0), "dmm_0")
+    return seq, None
+
+
+def eom_delay_at_rest() -> tuple[Sequence, Jobs]:
+    seq = analog()
+    seq.enable_eom_mode("ryd", 3.0, 0.0)
+    seq.add_eom_pulse("ryd", 100, 0.0)
+    seq.delay(300, "ryd", at_rest=True)
+    seq.disable_eom_mode("ryd")
+    return seq, None
+
+
+def eom_setpoint_phase_drift() -> tuple[Sequence, Jobs]:
+    seq = analog()
+    seq.enable_eom_mode("ryd", 3.0, 0.0)
+    seq.add_eom_pulse("ryd", 100, 0.0)
+    seq.modify_eom_setpoint("ryd", 2.0, 1.0, correct_phase_drift=True)
+    seq.disable_eom_mode("ryd")
+    return seq, None
+
+
+def detune_on_the_slm_dmm() -> tuple[Sequence, Jobs]:
+    seq = mock()
+    seq.config_slm_mask(["q1"], "dmm_0")
+    seq.add(Pulse.ConstantPulse(100, 1.0, 0, 0), "ryd")
+    seq.add_dmm_detuning(ConstantWaveform(100, -2.0), "dmm_0")
+    return seq, None
+
+
+_NEEDS = "needs the language to say it (see the QxImportError): un-mark when it does"
+
+
 def _case(builder: Case, name: str | None = None, xfail: str | None = None) -> Any:
-    marks = [pytest.mark.xfail(strict=True, reason=xfail)] if xfail else []
+    marks = [pytest.mark.xfail(strict=True, reason=xfail, raises=QxImportError)] if xfail else []
     return pytest.param(builder, id=name or builder.__name__, marks=marks)
 
 
@@ -640,6 +699,12 @@ CASES = [
     _case(functions),
     _case(variables_everywhere),
     _case(jobs_share_runs),
+    _case(slm_mask_on_dmm),
+    _case(eom_every_phase_drift),
+    _case(named_detuning_map, xfail="a detuning map's Pulser slug " + _NEEDS),
+    _case(eom_delay_at_rest, xfail="a `delay ... at_rest` in an `eom` block " + _NEEDS),
+    _case(eom_setpoint_phase_drift, xfail="`setpoint (..., correct_phase_drift)` " + _NEEDS),
+    _case(detune_on_the_slm_dmm, xfail="`detune` on the SLM mask's DMM " + _NEEDS),
 ]
 
 
@@ -696,7 +761,7 @@ def test_mappable_jobs_keep_the_placement(tmp_path: Path) -> None:
 def test_import_is_readable() -> None:
     seq, jobs = variables_everywhere()
     text = import_text(seq.to_abstract_repr(), jobs=jobs)
-    assert "var t: int" in text
+    assert re.search(r"^var t: +int$", text, re.MULTILINE)  # declarations may be aligned
     assert "blackman(t, area = area)" in text
     assert "t = 400 ns" in text
     assert "area = pi" in text
@@ -766,21 +831,198 @@ def test_custom_device_needs_an_output_file() -> None:
     ("build", "message"),
     [
         pytest.param(
-            lambda seq: seq.config_slm_mask(["control"], dmm_id="dmm_0"),
-            None,
-            id="slm_mask_is_fine",
+            named_detuning_map,
+            'the detuning map on `dmm_0` is named `edge` (`define_detuning_map(..., slug="edge")`), '
+            "which `.qx` cannot write: `detuning_map NAME` names the map in the spec, not Pulser's slug",
+            id="named_detuning_map",
+        ),
+        pytest.param(
+            eom_delay_at_rest,
+            "`delay(..., at_rest=True)` while `ryd` is in EOM mode cannot be written in `.qx`: "
+            "an `eom` block's `delay` is a delay not at rest",
+            id="eom_delay_at_rest",
+        ),
+        pytest.param(
+            eom_setpoint_phase_drift,
+            "`modify_eom_setpoint(..., correct_phase_drift=True)` on `ryd` cannot be written in `.qx`: "
+            "`setpoint (...)` never corrects the phase drift",
+            id="eom_setpoint_phase_drift",
+        ),
+        pytest.param(
+            detune_on_the_slm_dmm,
+            "`add_dmm_detuning` on `dmm_0`, the DMM of the SLM mask, cannot be written in `.qx`: "
+            "`detune` needs a `detuning_map` on its DMM, and `slm_mask` configures one without a name",
+            id="detune_on_the_slm_dmm",
         ),
     ],
 )
-def test_what_qx_cannot_say_is_an_error(build: Callable[[Sequence], None], message: str | None) -> None:
+def test_what_qx_cannot_say_is_an_error(build: Case, message: str) -> None:
+    seq, _ = build()
+    with pytest.raises(QxImportError) as raised:
+        import_text(seq.to_abstract_repr())
+    assert raised.value.message == message
+
+
+def test_eom_enabled_and_disabled_with_different_drift_corrections_is_an_error() -> None:
+    seq = analog()
+    seq.enable_eom_mode("ryd", 3.0, 0.0, correct_phase_drift=True)
+    seq.add_eom_pulse("ryd", 100, 0.0)
+    seq.disable_eom_mode("ryd")
+    with pytest.raises(QxImportError, match=r"enabled and disabled with different `correct_phase_drift`"):
+        import_text(seq.to_abstract_repr())
+
+
+def test_a_variable_of_two_units_is_an_error() -> None:
+    """Pulser takes one number as a phase and a detuning; a spec gives a variable one unit."""
+    seq = mock()
+    x = seq.declare_variable("x")
+    seq.add(Pulse.ConstantDetuning(ConstantWaveform(100, 1.0), -x, 1.5 * x), "ryd")
+    with pytest.raises(QxImportError) as raised:
+        import_text(seq.to_abstract_repr(x=1.0))
+    message = raised.value.message
+    assert message.startswith("this sequence cannot be written in `.qx`: `x` fills `detuning` here")
+    assert "on line" not in message  # the reader never sees the spec's lines: they are quoted
+    assert "(here: `add pulse(" in message
+    assert raised.value.hint == "a variable has one unit: declare one variable for each quantity"
+
+
+@pytest.mark.filterwarnings("ignore:In version v1.4.0 the behavior of `Sequence.phase_shift`")
+def test_a_phase_shift_without_targets_is_written_on_every_qubit(tmp_path: Path) -> None:
+    """Since Pulser 1.4 (and in its deserialiser) no targets means every qubit, not none."""
+    seq = mock()
+    seq.declare_channel("raman", "raman_global")
+    seq.phase_shift(1.0, basis="ground-rydberg")
+    phi = seq.declare_variable("phi")
+    seq.phase_shift_index(phi)
+    seq.add(Pulse.ConstantPulse(100, 1.0, 0, 0), "ryd")
+    text, experiment = _round_trip(seq, [{"runs": 10, "variables": {"phi": 0.5}}], tmp_path)
+    assert "  phase_shift 1.0 on q0, q1, q2 basis ground-rydberg\n" in text
+    assert "  phase_shift phi on q0, q1, q2\n" in text
+    spelled = mock()  # what the spec says, in Pulser: the same shifts, every qubit named
+    spelled.declare_channel("raman", "raman_global")
+    spelled.phase_shift(1.0, "q0", "q1", "q2", basis="ground-rydberg")
+    phi = spelled.declare_variable("phi")
+    spelled.phase_shift(phi, "q0", "q1", "q2")
+    spelled.add(Pulse.ConstantPulse(100, 1.0, 0, 0), "ryd")
+    assert_close(json.loads(experiment.sequence.to_abstract_repr()), json.loads(spelled.to_abstract_repr()))
+    ours, theirs = (
+        experiment.sequence.build(phi=0.5),
+        Sequence.from_abstract_repr(seq.to_abstract_repr()).build(phi=0.5),
+    )
+    for qubit in ("q0", "q1", "q2"):
+        for basis in ("ground-rydberg", "digital"):
+            assert ours.current_phase_ref(qubit, basis) == theirs.current_phase_ref(qubit, basis)
+
+
+def test_an_slm_mask_configured_after_a_pulse_is_set_up_first(tmp_path: Path) -> None:
+    """A spec's `slm_mask` runs before the operations: for Pulser the mask still takes the first pulse."""
+    from pulser.sampler import sample
+
     seq = digital_analog()
-    seq.add(Pulse.ConstantDetuning(BlackmanWaveform(200, PI / 2), 0, 0), "raman")
-    build(seq)
-    if message is None:
-        import_text(seq.to_abstract_repr())
-        return
-    with pytest.raises(QxImportError, match=message):
-        import_text(seq.to_abstract_repr())
+    seq.add(Pulse.ConstantPulse(200, 1.0, 0, 0), "ryd")
+    seq.config_slm_mask(["target"], "dmm_0")
+    seq.add(Pulse.ConstantPulse(200, 1.0, 0, 0), "ryd")
+    first, _ = slm_mask_on_dmm()
+    first.add(Pulse.ConstantPulse(200, 1.0, 0, 0), "ryd")
+    _, experiment = _round_trip(seq, None, tmp_path)
+    assert_close(json.loads(experiment.sequence.to_abstract_repr()), json.loads(first.to_abstract_repr()))
+    ours, theirs = sample(experiment.sequence).to_nested_dict(), sample(seq).to_nested_dict()
+    for channel in ("Global", "Local"):
+        for basis, values in theirs[channel].items():
+            np.testing.assert_equal(ours[channel][basis], values)
+
+
+def _check_errors(text: str, tmp_path: Path) -> list[dict[str, Any]]:
+    """What `qpurun check --json` says of the spec."""
+    (tmp_path / "imported.qx").write_text(text, encoding="utf-8")
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["check", "--json", str(tmp_path / "imported.qx")])
+    (report,) = json.loads(out.getvalue())
+    return list(report["errors"])
+
+
+def _parametrized_without_values(kind: str) -> Sequence:
+    if kind == "mappable":
+        seq = Sequence(TriangularLatticeLayout(20, 5).make_mappable_register(2), MockDevice)
+        seq.declare_channel("ryd", "rydberg_global")
+        seq.add(Pulse.ConstantPulse(100, 1.0, 0, 0), "ryd")
+        return seq
+    seq = mock()
+    if kind == "int":
+        seq.add(Pulse.ConstantPulse(seq.declare_variable("t", dtype=int), 1.0, 0, 0), "ryd")
+    else:
+        amps = seq.declare_variable("amps", size=2)
+        seq.add(Pulse.ConstantDetuning(RampWaveform(100, amps[0], amps[1]), 0, 0), "ryd")
+    return seq
+
+
+@pytest.mark.parametrize(
+    ("kind", "comment", "error"),
+    [
+        (
+            "int",
+            "# fill in: jobs { t = ... }",
+            {
+                "kind": "sweep error",
+                "message": "variable `t` is declared but no `sweep` or `jobs` gives it values",
+                "hint": "add e.g. `jobs { t = ... }`",
+                "at": "var t: int",
+            },
+        ),
+        (
+            "array",
+            "# fill in: jobs { amps = [...] }",
+            {
+                "kind": "sweep error",
+                "message": "variable `amps` is declared but no `sweep` or `jobs` gives it values",
+                "hint": "add e.g. `jobs { amps = ... }`",
+                "at": "var amps: float[2]",
+            },
+        ),
+        (
+            "mappable",
+            "# fill in: jobs { qubits = { q0: ..., q1: ... } }",
+            {"kind": "sweep error", "message": "job 0 does not bind `qubits`", "at": "runs 100"},
+        ),
+    ],
+)
+def test_without_values_the_spec_says_what_to_fill_in(
+    kind: str, comment: str, error: dict[str, str], tmp_path: Path
+) -> None:
+    """No made-up job (a duration of 0 does not build): a comment, and the checker's one located error."""
+    seq = _parametrized_without_values(kind)
+    text = import_text(seq.to_abstract_repr())
+    assert text.endswith("runs 100\n" + comment + "\n")
+    assert not re.search(r"^jobs", text, re.MULTILINE)
+    assert qpurun.language.printer.format_text(text) == text
+    (found,) = _check_errors(text, tmp_path)
+    assert found["kind"] == error["kind"] and found["message"] == error["message"]
+    assert found.get("hint") == error.get("hint", found.get("hint"))
+    assert text.splitlines()[found["line"] - 1] == error["at"]
+
+
+def test_filled_in_the_spec_compiles_to_the_sequence(tmp_path: Path) -> None:
+    seq = _parametrized_without_values("int")
+    text = import_text(seq.to_abstract_repr()).replace("# fill in: jobs { t = ... }", "jobs { t = 100 }")
+    experiment = qpurun.loads(text, validate=False)
+    assert_close(json.loads(experiment.sequence.to_abstract_repr()), json.loads(seq.to_abstract_repr()))
+    assert experiment.job_params == [{"runs": 100, "variables": {"t": 100}}]
+
+
+def test_two_variables_without_values_are_one_error(tmp_path: Path) -> None:
+    seq = mock()
+    t = seq.declare_variable("t", dtype=int)
+    amps = seq.declare_variable("amps", size=2)
+    seq.add(Pulse.ConstantDetuning(RampWaveform(t, amps[0], amps[1]), 0, 0), "ryd")
+    text = import_text(seq.to_abstract_repr())
+    assert text.endswith("# fill in: jobs { t = ..., amps = [...] }\n")
+    (found,) = _check_errors(text, tmp_path)
+    assert found["message"] == "variable `t` is declared but no `sweep` or `jobs` gives it values"
+    assert found["hint"] == "add e.g. `jobs { t = ..., amps = ... }`"
 
 
 def test_other_operations_inside_eom_mode_are_an_error() -> None:

@@ -7,12 +7,18 @@ name, a waveform or pulse used twice declared once, units on literals (`ns`,
 `rad/us`, `um`; phases bare, in rad, with `pi` where the value is a simple
 fraction of it), and expressions of variables kept symbolic.
 
-What `.qx` cannot say (an `align` that does not wait at rest, operations on
-other channels while one is in EOM mode, a second detuning map on one DMM,
-...) is a `QxImportError` naming the construct, never a silently different
-spec. Configuration calls Pulser made after the first operation
+What `.qx` cannot say (operations on other channels while one is in EOM
+mode, a second detuning map on one DMM, a detuning map's slug, a `delay` at
+rest or a phase-drift-corrected setpoint in EOM mode, one variable in slots of
+two units, ...) is a `QxImportError` naming the construct, never a silently
+different spec. The written text goes through the checker, which has the last
+word on what `.qx` says. Two respellings keep the sequence and change its
+JSON: configuration calls Pulser made after the first operation
 (`config_slm_mask`, `config_detuning_map`) become setup statements, which run
-first: for Pulser both only act from the first pulse on.
+first (for Pulser both only act from the first pulse on), and a `phase_shift`
+without targets, every qubit since Pulser 1.4, names every qubit. Variables the
+JSON gives no values for (Pulser's stand-in zeros) get no made-up job: the
+text ends with `# fill in: jobs { t = ... }`.
 
     values.py     JSON numbers and expressions to literals with units (`pi / 2`, `100 ns`)
     recognise.py  devices, layouts and register shapes Pulser names, found in the JSON
@@ -22,6 +28,7 @@ first: for Pulser both only act from the first pulse on.
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
@@ -100,22 +107,75 @@ def import_sequence(
 
     `jobs` is the batch's job list (`[{"runs": N, "variables": {...}}]`), written
     as a `jobs` block; without it, one job binds each variable to the default
-    value in the JSON and runs `runs` (default `DEFAULT_RUNS`) shots.
+    value in the JSON and runs `runs` (default `DEFAULT_RUNS`) shots. When the
+    JSON holds only Pulser's stand-in zeros (no defaults were given), no job is
+    written: `import_text` says in a comment what to fill in.
 
     A device that is not a `pulser.devices` device, or a layout with a custom
     name, is written to a file beside the spec: pass `side_files`, a dict the
     importer fills with {file name: text}; without it, such a sequence is an error.
     """
+    return _import(seq_json, jobs=jobs, name=name, runs=runs, side_files=side_files)[0]
+
+
+def _import(
+    seq_json: str,
+    *,
+    jobs: list[dict[str, Any]] | None,
+    name: str | None,
+    runs: int | None,
+    side_files: dict[str, str] | None,
+) -> tuple[ast.Spec, str]:
+    """The spec and its text, which the checker has accepted (but for the jobs left to fill in)."""
     data = read_json(seq_json, "the input")
     if not isinstance(data, dict) or "operations" not in data or "register" not in data:
         raise QxImportError("the input is not a Pulser sequence in the abstract representation")
     _validate(seq_json)
     from qpurun.bridge.importer.rebuild import _Importer
 
+    importer = _Importer(data, jobs=jobs, name=name, runs=runs, side_files=side_files)
     try:
-        return _Importer(data, jobs=jobs, name=name, runs=runs, side_files=side_files).spec()
+        spec = importer.spec()
     except (ValueError, KeyError, TypeError) as error:  # Pulser refusing a layout or register we rebuild
         raise QxImportError(f"cannot read the sequence: {error}") from None
+    text = print_spec(spec)
+    if importer.fill_in:
+        text += "# fill in: jobs { " + ", ".join(importer.fill_in) + " }\n"
+    _check_written(text, expect_unbound=bool(importer.fill_in))
+    return spec, text
+
+
+def _check_written(text: str, *, expect_unbound: bool) -> None:
+    """Refuse what Pulser takes and `.qx` does not, in the checker's own words.
+
+    Pulser lets one variable be a detuning here and a phase there; a spec gives
+    a variable one unit. The checker is the authority on what `.qx` says, so the
+    written text goes through it rather than a copy of its rules. Only the jobs
+    a `# fill in:` comment leaves to the reader may be missing.
+    """
+    from qpurun.language.checker import check
+    from qpurun.language.errors import QxErrors, QxSweepError, Source
+    from qpurun.language.parser import parse
+
+    source = Source("<imported>", text)
+    try:
+        check(parse(text, filename=source.name), source)
+    except QxError as error:
+        found = error.errors if isinstance(error, QxErrors) else (error,)
+        problems = [e for e in found if not (expect_unbound and isinstance(e, QxSweepError))]
+        if not problems:
+            return
+        first = problems[0]
+        lines = text.splitlines()
+
+        def quoted(line: int) -> str:
+            written = lines[line - 1].strip() if 0 < line <= len(lines) else "?"
+            return f"`{written[:77]}...`" if len(written) > 80 else f"`{written}`"
+
+        # The reader never sees the text: its line numbers become the lines themselves.
+        message = re.sub(r"on line (\d+)", lambda m: "in " + quoted(int(m.group(1))), first.message)
+        here = f" (here: {quoted(first.span.line)})" if first.span else ""
+        raise QxImportError(f"this sequence cannot be written in `.qx`: {message}{here}", hint=first.hint) from None
 
 
 def _validate(seq_json: str) -> None:
@@ -154,5 +214,10 @@ def import_text(
     runs: int | None = None,
     side_files: dict[str, str] | None = None,
 ) -> str:
-    """`import_sequence`, printed as canonical `.qx` text."""
-    return print_spec(import_sequence(seq_json, jobs=jobs, name=name, runs=runs, side_files=side_files))
+    """`import_sequence`, printed as canonical `.qx` text.
+
+    A sequence whose variables have no values in the JSON ends with
+    `# fill in: jobs { t = ... }`: the spec does not check until the jobs are
+    written, and the checker says so at each `var`, never with a made-up value.
+    """
+    return _import(seq_json, jobs=jobs, name=name, runs=runs, side_files=side_files)[1]

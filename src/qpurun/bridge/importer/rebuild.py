@@ -88,8 +88,12 @@ class _Importer:
         self.declarations: list[ast.Statement] = []
         self.device_json: dict[str, Any] | None = None
         self.default_traps: dict[str, int] = {}
+        self.mappable = False
         self.dmm_configurations: dict[str, int] = {}
         self.detuning_maps: set[str] = set()
+        self.slm_dmms: set[str] = set()
+        self.fill_in: list[str] = []
+        """What the spec leaves for the reader to write (`t = ...`), when the JSON holds no values."""
 
     # ---- whole file
 
@@ -164,6 +168,10 @@ class _Importer:
             if strip_versions(json.loads(text)) == wanted:
                 return ast.Device(ast.Identifier(candidate))
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(device.get("name", "device"))) or "device"
+        if device.get("is_virtual") and "dmm_objects" not in device:
+            # Pulser leaves out an empty DMM list, and reads a virtual device without one as
+            # having its default DMM: the file says "none" so that the device comes back equal.
+            device = {**device, "dmm_objects": []}
         name = self.side_file(f"{stem}.json", json.dumps(device, indent=2), "device")
         return ast.Device(ast.Identifier(name), is_file=True)
 
@@ -191,11 +199,11 @@ class _Importer:
                     "a mappable register's qubits are q0, q1, ... in `.qx`; this one has " + ", ".join(ids)
                 )
             self.qubits = ids
-            # Without a job list, the JSON's default traps (else the first traps) place the qubits.
+            # Without a job list, the JSON's default traps place the qubits (those it places).
             self.default_traps = {
-                q: int(entry.get("default_trap", index))
-                for index, (q, entry) in enumerate(zip(ids, register, strict=True))
+                q: int(entry["default_trap"]) for q, entry in zip(ids, register, strict=True) if "default_trap" in entry
             }
+            self.mappable = True
             statements.append(ast.RegisterMappable(len(ids)))
             return statements
         axes = ("x", "y", "z") if "z" in register[0] else ("x", "y")
@@ -560,11 +568,17 @@ class _Importer:
                     f"an SLM mask on `{op['dmm_id']}` cannot be written in `.qx`: `slm_mask` uses dmm_0"
                 )
             self.dmm_configurations["dmm_0"] = self.dmm_configurations.get("dmm_0", 0) + 1
+            self.slm_dmms.add("dmm_0")
             return ast.SlmMask(tuple(self.qubit_id(q) for q in op["qubits"]))
         detuning_map = op["detuning_map"]
-        if detuning_map.get("slug") is not None:
-            raise QxImportError(f"a named detuning map (`{detuning_map['slug']}`) cannot be written in `.qx`")
         dmm_id = str(op["dmm_id"])
+        if detuning_map.get("slug") is not None:
+            raise QxImportError(
+                f"the detuning map on `{dmm_id}` is named `{detuning_map['slug']}` "
+                f"(`define_detuning_map(..., slug={json.dumps(detuning_map['slug'])})`), which `.qx` cannot write: "
+                "`detuning_map NAME` names the map in the spec, not Pulser's slug",
+                hint="define the map without a slug in Pulser, or drop `slug` from the JSON",
+            )
         if self.dmm_configurations.get(dmm_id, 0):
             # Pulser calls the second configuration of dmm_0 `dmm_0_1`; a spec names a map by its DMM.
             raise QxImportError(
@@ -646,13 +660,20 @@ class _Importer:
         if kind == "phase_shift":
             basis = None if op.get("basis", "digital") == "digital" else ast.Basis(op["basis"])
             phase = self.value(op["phi"], _A)
-            targets = op["targets"]
+            # No targets is every qubit (Pulser >= 1.4, and its deserialiser): `.qx` writes them out.
+            targets = op["targets"] or list(range(len(self.qubits)))
             if all(type(t) is int for t in targets) and "index" not in (self.qubit_at(t).name for t in targets):
                 return ast.PhaseShift(phase, tuple(self.qubit_at(t) for t in targets), basis)
             return ast.PhaseShiftIndex(phase, tuple(self.value(t, None) for t in targets), basis)
         if kind == "add_dmm_detuning":
-            if op["dmm_name"] not in self.detuning_maps:
-                raise QxImportError(f"`{op['dmm_name']}` is not a DMM with a detuning map `.qx` can name")
+            dmm = str(op["dmm_name"])
+            if dmm in self.slm_dmms:
+                raise QxImportError(
+                    f"`add_dmm_detuning` on `{dmm}`, the DMM of the SLM mask, cannot be written in `.qx`: "
+                    "`detune` needs a `detuning_map` on its DMM, and `slm_mask` configures one without a name"
+                )
+            if dmm not in self.detuning_maps:
+                raise QxImportError(f"`add_dmm_detuning` on `{dmm}`, a DMM with no detuning map, cannot be written")
             return ast.Detune(self.waveform(op["waveform"], _F), ast.Identifier(str(op["dmm_name"])), self.protocol(op))
         if kind == "truncate":
             return ast.Truncate(self.value(op["duration"], _T))
@@ -695,7 +716,8 @@ class _Importer:
             if kind == "disable_eom_mode":
                 if bool(op.get("correct_phase_drift", False)) != drift:
                     raise QxImportError(
-                        "EOM mode enabled and disabled with different `correct_phase_drift` cannot be written in `.qx`"
+                        f"EOM mode on `{channel}` enabled and disabled with different `correct_phase_drift` cannot be "
+                        "written in `.qx`: `eom CH (..., correct_phase_drift = 1)` applies to both"
                     )
                 return ast.Eom(ast.Identifier(channel), tuple(arguments), tuple(inner)), index + 1
             if kind == "add_eom_pulse":
@@ -712,11 +734,17 @@ class _Importer:
                 )
             elif kind == "delay":
                 if op.get("at_rest", False):
-                    raise QxImportError("a delay `at_rest` in EOM mode cannot be written in `.qx`")
+                    raise QxImportError(
+                        f"`delay(..., at_rest=True)` while `{channel}` is in EOM mode cannot be written in `.qx`: "
+                        "an `eom` block's `delay` is a delay not at rest"
+                    )
                 inner.append(ast.EomDelay(self.value(op["time"], _T)))
             else:
                 if op.get("correct_phase_drift", False):
-                    raise QxImportError("`modify_eom_setpoint` with `correct_phase_drift` cannot be written in `.qx`")
+                    raise QxImportError(
+                        f"`modify_eom_setpoint(..., correct_phase_drift=True)` on `{channel}` cannot be written in "
+                        "`.qx`: `setpoint (...)` never corrects the phase drift"
+                    )
                 inner.append(ast.EomSetpoint(tuple(self.eom_setpoint(op))))
         raise QxImportError(f"the sequence ends with `{channel}` still in EOM mode, which `.qx` cannot write")
 
@@ -742,20 +770,47 @@ class _Importer:
             value = int(value)
         return literal(value, dimension)
 
+    def defaults_given(self) -> bool:
+        """Whether the JSON's variable values were given to `to_abstract_repr`, not Pulser's stand-ins.
+
+        Without defaults Pulser writes zeros (`[0]`, `[0.0, 0.0]`) only so that its
+        reader knows the sizes; a job made of them is not one anybody asked for
+        (a duration of 0 does not build). Given defaults come with the qubits'
+        default traps, and are zeros only by chance: pass `--jobs` to keep them.
+        """
+        if self.default_traps:
+            return True
+        return any(any(value != 0 for value in v.default) for v in self.variables.values())
+
     def job_statements(self) -> list[ast.Statement]:
         jobs = self.jobs
         if not jobs:
             runs = self.runs if self.runs is not None else DEFAULT_RUNS
             statements: list[ast.Statement] = [ast.Runs(ast.Number(runs))]
-            bindings: list[ast.Binding | ast.QubitsBinding] = [
-                ast.Binding(ast.Identifier(v.name), self.job_value(v, v.default[0] if v.scalar else v.default))
-                for v in self.variables.values()
-            ]
-            if self.default_traps:
-                placements = tuple(ast.Placement(ast.Identifier(q), t) for q, t in self.default_traps.items())
-                bindings.append(ast.QubitsBinding(placements))
-            if bindings:
-                statements.append(ast.Jobs((ast.Job(tuple(bindings)),)))
+            given = self.defaults_given()
+            placed = bool(self.default_traps) or not self.mappable
+            if given and placed:
+                bindings: list[ast.Binding | ast.QubitsBinding] = [
+                    ast.Binding(ast.Identifier(v.name), self.job_value(v, v.default[0] if v.scalar else v.default))
+                    for v in self.variables.values()
+                ]
+                if self.default_traps:
+                    placements = tuple(ast.Placement(ast.Identifier(q), t) for q, t in self.default_traps.items())
+                    bindings.append(ast.QubitsBinding(placements))
+                if bindings:
+                    statements.append(ast.Jobs((ast.Job(tuple(bindings)),)))
+                return statements
+            # No values to write: a comment says what the jobs must give, and the checker's
+            # "declared but no `sweep` or `jobs` gives it values" points at the variable.
+            from qpurun.language.printer import expression
+
+            for v in self.variables.values():
+                value = self.job_value(v, v.default[0] if v.scalar else v.default) if given else None
+                self.fill_in.append(
+                    f"{v.name} = " + (expression(value) if value is not None else "..." if v.scalar else "[...]")
+                )
+            if self.mappable:
+                self.fill_in.append("qubits = { " + ", ".join(f"{q}: ..." for q in self.qubits) + " }")
             return statements
         all_runs = [job.get("runs") for job in jobs]
         shared = all_runs[0] if len(set(map(str, all_runs))) == 1 and all_runs[0] is not None else None
@@ -772,7 +827,7 @@ class _Importer:
                     continue
                 if name not in self.variables:
                     raise QxImportError(f"job {number} gives a value to `{name}`, which the sequence does not declare")
-                row.append(ast.Binding(name, self.job_value(self.variables[name], value)))
+                row.append(ast.Binding(ast.Identifier(name), self.job_value(self.variables[name], value)))
             if shared is None and job.get("runs") is not None:
                 row.append(ast.Binding(ast.Identifier("runs"), ast.Number(job["runs"])))
             if not row:
