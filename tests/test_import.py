@@ -702,8 +702,8 @@ CASES = [
     _case(slm_mask_on_dmm),
     _case(eom_every_phase_drift),
     _case(named_detuning_map, xfail="a detuning map's Pulser slug " + _NEEDS),
-    _case(eom_delay_at_rest, xfail="a `delay ... at_rest` in an `eom` block " + _NEEDS),
-    _case(eom_setpoint_phase_drift, xfail="`setpoint (..., correct_phase_drift)` " + _NEEDS),
+    _case(eom_delay_at_rest),
+    _case(eom_setpoint_phase_drift),
     _case(detune_on_the_slm_dmm, xfail="`detune` on the SLM mask's DMM " + _NEEDS),
 ]
 
@@ -835,18 +835,6 @@ def test_custom_device_needs_an_output_file() -> None:
             'the detuning map on `dmm_0` is named `edge` (`define_detuning_map(..., slug="edge")`), '
             "which `.qx` cannot write: `detuning_map NAME` names the map in the spec, not Pulser's slug",
             id="named_detuning_map",
-        ),
-        pytest.param(
-            eom_delay_at_rest,
-            "`delay(..., at_rest=True)` while `ryd` is in EOM mode cannot be written in `.qx`: "
-            "an `eom` block's `delay` is a delay not at rest",
-            id="eom_delay_at_rest",
-        ),
-        pytest.param(
-            eom_setpoint_phase_drift,
-            "`modify_eom_setpoint(..., correct_phase_drift=True)` on `ryd` cannot be written in `.qx`: "
-            "`setpoint (...)` never corrects the phase drift",
-            id="eom_setpoint_phase_drift",
         ),
         pytest.param(
             detune_on_the_slm_dmm,

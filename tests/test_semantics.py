@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from pulser import Sequence
 from pulser.devices import AnalogDevice, DigitalAnalogDevice
@@ -67,3 +68,31 @@ runs 10
     disable = next(op for op in ops if op["op"] == "disable_eom_mode")
     assert enable["correct_phase_drift"] is True and disable["correct_phase_drift"] is True
     assert experiment.device == AnalogDevice
+
+
+def test_an_eom_delay_at_rest_and_a_drift_correcting_setpoint_are_pulsers() -> None:
+    text = with_preamble("""\
+sequence {
+  eom ryd (amplitude = 1 MHz, detuning_on = 5 MHz, correct_phase_drift) {
+    pulse 100 ns
+    delay 300 ns at_rest
+    setpoint (amplitude = 1.5 MHz, detuning_on = 5 MHz, correct_phase_drift)
+    pulse 100 ns
+  }
+  measure ground-rydberg
+}
+runs 100
+""")
+    experiment = qpurun.loads(text)
+    expected = Sequence(experiment.sequence.register, AnalogDevice)
+    expected.declare_channel("ryd", "rydberg_global")
+    two_pi = 2 * math.pi
+    expected.enable_eom_mode("ryd", 1 * two_pi, 5 * two_pi, correct_phase_drift=True)
+    expected.add_eom_pulse("ryd", 100, 0.0)
+    expected.delay(300, "ryd", at_rest=True)
+    expected.modify_eom_setpoint("ryd", 1.5 * two_pi, 5 * two_pi, correct_phase_drift=True)
+    expected.add_eom_pulse("ryd", 100, 0.0)
+    expected.disable_eom_mode("ryd", correct_phase_drift=True)
+    expected.measure("ground-rydberg")
+    ours = json.loads(experiment.sequence.to_abstract_repr())["operations"]
+    assert ours == json.loads(expected.to_abstract_repr())["operations"]

@@ -370,11 +370,15 @@ class Lowerer:
                         correct_phase_drift=inner.correct_phase_drift,
                     )
                 elif isinstance(inner, ast.EomDelay):
-                    seq.delay(self.duration(inner.duration), op.channel.name)
+                    seq.delay(self.duration(inner.duration), op.channel.name, at_rest=inner.at_rest)
                 else:
                     new = self.evaluator.bound(SETPOINT, inner.arguments)
                     seq.modify_eom_setpoint(
-                        op.channel.name, new["amplitude"], new["detuning_on"], new.get("optimal_detuning_off", 0.0)
+                        op.channel.name,
+                        new["amplitude"],
+                        new["detuning_on"],
+                        new.get("optimal_detuning_off", 0.0),
+                        correct_phase_drift=bool(new.get("correct_phase_drift", False)),
                     )
         seq.disable_eom_mode(op.channel.name, correct_phase_drift=drift)
 

@@ -363,6 +363,8 @@ class EomPulse(Node):
 @dataclass(frozen=True)
 class EomDelay(Node):
     duration: Expr
+    at_rest: bool = False
+    """`delay 100 ns at_rest`: Pulser's `delay(..., at_rest=True)` in EOM mode."""
 
 
 @dataclass(frozen=True)

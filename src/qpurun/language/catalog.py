@@ -495,9 +495,10 @@ SETPOINT = Signature(
         _p("amplitude", dim=Dimension.FREQUENCY),
         _p("detuning_on", dim=Dimension.FREQUENCY),
         _p("optimal_detuning_off", dim=Dimension.FREQUENCY, required=False),
+        _p("correct_phase_drift", required=False),
     ),
     Kind.NUMBER,
-    "setpoint (amplitude = a, detuning_on = d, optimal_detuning_off = o)",
+    "setpoint (amplitude = a, detuning_on = d, optimal_detuning_off = o, correct_phase_drift)",
 )
 
 

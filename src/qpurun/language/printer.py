@@ -541,7 +541,7 @@ def _eom_operation(op: ast.EomOperation) -> str:
                 text += f" {op.protocol.value}"
             return text
         case ast.EomDelay():
-            return f"delay {expression(op.duration)}"
+            return f"delay {expression(op.duration)}" + (" at_rest" if op.at_rest else "")
         case ast.EomSetpoint():
             return f"setpoint ({arguments(op.arguments)})"
         case _:

@@ -50,6 +50,16 @@ def _string(token: Token) -> str:
     return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(0)), str(token[1:-1]))
 
 
+def _flags(arguments: tuple[ast.Argument, ...]) -> tuple[ast.Argument, ...]:
+    """A bare `correct_phase_drift` among a setpoint's arguments (`eom`, `setpoint`) is the flag, set."""
+    return tuple(
+        ast.Argument(ast.Identifier(a.value.id, span=a.value.span), ast.Number(1, span=a.span), span=a.span)
+        if a.name is None and isinstance(a.value, ast.Name) and a.value.id == "correct_phase_drift"
+        else a
+        for a in arguments
+    )
+
+
 def _unit(token: Token | None) -> ast.Unit | None:
     return None if token is None else SPELLINGS[str(token)]
 
@@ -195,13 +205,7 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Measure(ast.Basis(str(c[0])), span=_span(meta))
 
     def eom(self, meta: Meta, c: list[Any]) -> ast.Eom:
-        # A bare `correct_phase_drift` among the setpoint's arguments is the flag, set.
-        arguments = tuple(
-            ast.Argument(ast.Identifier(a.value.id, span=a.value.span), ast.Number(1, span=a.span), span=a.span)
-            if a.name is None and isinstance(a.value, ast.Name) and a.value.id == "correct_phase_drift"
-            else a
-            for a in _arguments([x for x in c[1:] if not isinstance(x, ast.EomOperation)])
-        )
+        arguments = _flags(_arguments([x for x in c[1:] if not isinstance(x, ast.EomOperation)]))
         operations = tuple(x for x in c[1:] if isinstance(x, ast.EomOperation))
         return ast.Eom(_name(c[0]), arguments, operations, span=_span(meta))
 
@@ -222,10 +226,10 @@ class _ToAst(Transformer[Token, Any]):
         return {"correct_phase_drift": True}
 
     def eom_delay(self, meta: Meta, c: list[Any]) -> ast.EomDelay:
-        return ast.EomDelay(c[0], span=_span(meta))
+        return ast.EomDelay(c[0], at_rest=c[1] is not None, span=_span(meta))
 
     def eom_setpoint(self, meta: Meta, c: list[Any]) -> ast.EomSetpoint:
-        return ast.EomSetpoint(_arguments(c), span=_span(meta))
+        return ast.EomSetpoint(_flags(_arguments(c)), span=_span(meta))
 
     # ---- runs, sweeps, jobs
     def runs(self, meta: Meta, c: list[Any]) -> ast.Runs:

@@ -733,19 +733,12 @@ class _Importer:
                     )
                 )
             elif kind == "delay":
-                if op.get("at_rest", False):
-                    raise QxImportError(
-                        f"`delay(..., at_rest=True)` while `{channel}` is in EOM mode cannot be written in `.qx`: "
-                        "an `eom` block's `delay` is a delay not at rest"
-                    )
-                inner.append(ast.EomDelay(self.value(op["time"], _T)))
+                inner.append(ast.EomDelay(self.value(op["time"], _T), at_rest=bool(op.get("at_rest", False))))
             else:
+                setpoint = self.eom_setpoint(op)
                 if op.get("correct_phase_drift", False):
-                    raise QxImportError(
-                        f"`modify_eom_setpoint(..., correct_phase_drift=True)` on `{channel}` cannot be written in "
-                        "`.qx`: `setpoint (...)` never corrects the phase drift"
-                    )
-                inner.append(ast.EomSetpoint(tuple(self.eom_setpoint(op))))
+                    setpoint.append(ast.Argument(ast.Identifier("correct_phase_drift"), ast.Number(1)))
+                inner.append(ast.EomSetpoint(tuple(setpoint)))
         raise QxImportError(f"the sequence ends with `{channel}` still in EOM mode, which `.qx` cannot write")
 
     # ---- jobs
