@@ -704,7 +704,7 @@ CASES = [
     _case(named_detuning_map, xfail="a detuning map's Pulser slug " + _NEEDS),
     _case(eom_delay_at_rest),
     _case(eom_setpoint_phase_drift),
-    _case(detune_on_the_slm_dmm, xfail="`detune` on the SLM mask's DMM " + _NEEDS),
+    _case(detune_on_the_slm_dmm),
 ]
 
 
@@ -835,12 +835,6 @@ def test_custom_device_needs_an_output_file() -> None:
             'the detuning map on `dmm_0` is named `edge` (`define_detuning_map(..., slug="edge")`), '
             "which `.qx` cannot write: `detuning_map NAME` names the map in the spec, not Pulser's slug",
             id="named_detuning_map",
-        ),
-        pytest.param(
-            detune_on_the_slm_dmm,
-            "`add_dmm_detuning` on `dmm_0`, the DMM of the SLM mask, cannot be written in `.qx`: "
-            "`detune` needs a `detuning_map` on its DMM, and `slm_mask` configures one without a name",
-            id="detune_on_the_slm_dmm",
         ),
     ],
 )

@@ -368,10 +368,7 @@ def slm_mask_dmm_after_pulse() -> Built:
     return seq, {}
 
 
-@case(
-    TUTORIALS + "State Preparation with the SLM Mask.ipynb (a detuning on the mask's DMM)",
-    refused="`add_dmm_detuning` on `dmm_0`, the DMM of the SLM mask",
-)
+@case(TUTORIALS + "State Preparation with the SLM Mask.ipynb (a detuning on the mask's DMM)")
 def slm_mask_dmm_detuning() -> Built:
     seq = Sequence(Register({"q0": (-5, 0), "q1": (0, 0), "q2": (5, 0)}), WeightedAnalogDevice)
     seq.config_slm_mask(["q1", "q2"], "dmm_0")

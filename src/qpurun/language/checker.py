@@ -306,6 +306,9 @@ class _Checker:
                     self.error(QxNameError(f"`{dmm_id}` already has a detuning map", statement.span))
                 self.dmms[statement.name.name] = dmm_id
                 self.dmms.setdefault(dmm_id, dmm_id)
+        if any(isinstance(s, ast.SlmMask) for s in statements) and "dmm_0" not in self.dmms.values():
+            # Pulser's `config_slm_mask` puts the mask on dmm_0, which `detune ... on dmm_0` may then drive.
+            self.dmms["dmm_0"] = "dmm_0"
 
     # ---- layout, register, setup
 

@@ -667,12 +667,7 @@ class _Importer:
             return ast.PhaseShiftIndex(phase, tuple(self.value(t, None) for t in targets), basis)
         if kind == "add_dmm_detuning":
             dmm = str(op["dmm_name"])
-            if dmm in self.slm_dmms:
-                raise QxImportError(
-                    f"`add_dmm_detuning` on `{dmm}`, the DMM of the SLM mask, cannot be written in `.qx`: "
-                    "`detune` needs a `detuning_map` on its DMM, and `slm_mask` configures one without a name"
-                )
-            if dmm not in self.detuning_maps:
+            if dmm not in self.detuning_maps and dmm not in self.slm_dmms:
                 raise QxImportError(f"`add_dmm_detuning` on `{dmm}`, a DMM with no detuning map, cannot be written")
             return ast.Detune(self.waveform(op["waveform"], _F), ast.Identifier(str(op["dmm_name"])), self.protocol(op))
         if kind == "truncate":
