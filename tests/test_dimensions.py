@@ -154,9 +154,7 @@ def test_deeply_nested_functions_are_typed_in_linear_time() -> None:
 
 def test_the_reference_pulser_sequence_for_the_sweep() -> None:
     """The swept quotient against Pulser's own parametrized sequence, built as a physicist would."""
-    experiment = qpurun.loads(
-        _pulse("2 * pi / t", "var t: int\n", sweep="sweep {\n  t = 1 us .. 2 us step 1 us\n}\n")
-    )
+    experiment = qpurun.loads(_pulse("2 * pi / t", "var t: int\n", sweep="sweep {\n  t = 1 us .. 2 us step 1 us\n}\n"))
     seq = Sequence(experiment.sequence.register, AnalogDevice)
     seq.declare_channel("ryd", "rydberg_global")
     t = seq.declare_variable("t", dtype=int)

@@ -62,7 +62,9 @@ def test_output_directory_is_usable(rabi_run: tuple[Outcome, Path]) -> None:
     out = root / "out"
     assert outcome.code == 0, outcome.err
     assert sorted(p.name for p in out.iterdir()) == [
+        "bitstrings.csv",
         "jobs.json",
+        "manifest.json",
         "rabi.qx",
         "results.csv",
         "results.json",
@@ -71,13 +73,16 @@ def test_output_directory_is_usable(rabi_run: tuple[Outcome, Path]) -> None:
     assert (out / "rabi.qx").read_text() == Path(RABI).read_text()
     assert json.loads((out / "jobs.json").read_text())[0] == {"runs": 200, "variables": {"t": 100}}
     assert json.loads((out / "sequence.json").read_text())["variables"]["t"]["type"] == "int"
-    with (out / "results.csv").open() as handle:
+    with (out / "bitstrings.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["job", "t", "runs", "status", "bitstring", "count", "probability", "excitations"]
+    assert list(rows[0]) == ["job", "t [ns]", "runs", "status", "bitstring", "count", "probability", "excitations"]
     per_job: dict[str, int] = {}
     for row in rows:
         per_job[row["job"]] = per_job.get(row["job"], 0) + int(row["count"])
     assert len(per_job) == 20 and set(per_job.values()) == {200}
+    with (out / "results.csv").open() as handle:
+        jobs = list(csv.DictReader(handle))
+    assert len(jobs) == 20 and jobs[4]["t [ns]"] == "500" and jobs[4]["most_frequent"] == "'1"
     results = json.loads((out / "results.json").read_text())
     assert results["status"] == "DONE" and len(results["jobs"]) == 20
 
@@ -89,7 +94,8 @@ def test_read_commands_and_their_json(qpurun, tmp_path: Path) -> None:  # type: 
     # A virtual device is for emulation only: nothing warns of what a QPU would refuse.
     assert "a QPU would refuse" not in first.err
     # The human summary: variables, most frequent bitstrings, mean excitation.
-    assert "mean excitation" in second.out and "t=500      DONE    1 100%" in second.out
+    assert "mean excitation" in second.out and "t [ns]" in second.out
+    assert "4    500     DONE    1 100%" in second.out
     batch_id = json.loads((tmp_path / "b" / "results.json").read_text())["batch_id"]
 
     listed = qpurun("runs", "--json").json()
@@ -110,9 +116,11 @@ def test_read_commands_and_their_json(qpurun, tmp_path: Path) -> None:  # type: 
     assert job["variables"] == {"t": 500} and job["runs"] == 200
 
     table = qpurun("results", batch_id, "--csv").out.splitlines()
-    assert table[0].startswith("job,t,runs,status,bitstring,count")
+    assert table[0].startswith("job,t [ns],runs,status,shots,occupation[q0],") and len(table) == 21
+    long = qpurun("results", batch_id, "--bitstrings").out.splitlines()
+    assert long[0] == "job,t [ns],runs,status,bitstring,count,probability,excitations" and len(long) == 41
     assert "DONE" in qpurun("status", batch_id).out
-    assert "t=2000" in qpurun("results", batch_id).out
+    assert "19   2000    DONE" in qpurun("results", batch_id).out
 
 
 def test_unknown_batch_is_a_clear_error(qpurun) -> None:  # type: ignore[no-untyped-def]

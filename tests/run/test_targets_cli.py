@@ -108,7 +108,7 @@ def test_cancel_a_paused_local_batch(qpurun, tmp_path: Path, home: Path) -> None
 
 
 def test_a_store_of_schema_1_opens_and_keeps_its_batches(home: Path) -> None:
-    """A store written by the previous qpurun (schema 1) gains the target columns; its batches ran on qutip."""
+    """A store written by an earlier qpurun (schema 1) gains the target and units columns; its batches ran on qutip."""
     home.mkdir(parents=True)
     path = home / "store.sqlite3"
     with sqlite3.connect(path) as db:
@@ -136,7 +136,8 @@ def test_a_store_of_schema_1_opens_and_keeps_its_batches(home: Path) -> None:
     assert (batch.batch_id, batch.target, batch.remote_tag, batch.remote_id) == ("b1", "qutip", None, None)
     assert store.jobs("b1")[0].counts == {"1": 10}
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    assert batch.units is None  # not recorded then: values are shown as stored, without units
 
 
 def populations(report: Any) -> dict[int, tuple[float, int]]:

@@ -231,9 +231,9 @@ def _finish(store: Store, batch: Batch, *, as_json: bool, out_dir: Path | None) 
     if as_json:
         print(json.dumps(output.results_json(batch, jobs, status), indent=2))
     else:
-        print(output.summary_table(jobs))
+        print(output.summary_table(batch, jobs))
         if out_dir is not None:
-            print(f"\nresults: {out_dir}/results.csv  (batch {batch.batch_id})")
+            print(f"\nresults: {out_dir}/{output.RESULTS_CSV}  (batch {batch.batch_id})")
     failed = [job for job in jobs if job.status == "ERROR"]
     for job in failed[:10]:
         print(f"qpurun: job {job.index} failed: {job.error}", file=sys.stderr)
@@ -364,10 +364,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     target = target_of(args, resolved.config.backend)
     store = _store(resolved)
     runner = make_runner(target, store, resolved, workers=args.workers)
+    values = template_values(args)
     experiment = compile_spec(
         args.spec,
         target=target,
-        values=template_values(args),
+        values=values,
         allow_paths=args.allow_path,
         split_runs=args.split_runs,
         remote_devices=remote_devices(store, runner),
@@ -385,14 +386,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if target.kind == "local":
         _warn_about_shots(experiment, plan_shots, target.name)
     stored: list[str] = []
+    from qpurun.config import describe_json
+
+    inputs = output.run_inputs(
+        experiment,
+        values=values,
+        options={"split_runs": bool(args.split_runs), "allow_paths": [str(p) for p in args.allow_path or ()]},
+        configuration=describe_json(resolved),  # secrets masked; credentials are never in it
+    )
 
     def on_stored(batch_id: str) -> None:
-        """The batch is in the store: its parts, its inputs and its id are written before it is sent."""
+        """The batch is in the store: its parts, units, inputs and id are recorded before it is sent."""
         stored.append(batch_id)
         if any(job.origin is not None for job in experiment.jobs):
             # --split-runs: results merge the parts back on the job as written
             store.set_parts(batch_id, [job.written_index for job in experiment.jobs])
-        output.write_inputs(out_dir, store.batch(batch_id), store.jobs(batch_id))
+        store.set_units(batch_id, output.units_of(experiment))  # results show values as the spec wrote them
+        output.write_inputs(out_dir, store.batch(batch_id), store.jobs(batch_id), inputs)
         if not args.json:
             print(
                 f"batch {batch_id}: {count_jobs(len(experiment.jobs))} on {experiment.device.name}, "
@@ -595,12 +605,14 @@ def cmd_results(args: argparse.Namespace) -> int:
     with _environment():
         jobs = output.merge_parts(jobs, store.parts(batch.batch_id))
     if args.csv:
-        sys.stdout.write(output.csv_text(jobs))
+        sys.stdout.write(output.results_csv(batch, jobs))
+    elif args.bitstrings:
+        sys.stdout.write(output.bitstrings_csv(batch, jobs))
     elif args.json:
         print(json.dumps(output.results_json(batch, jobs, status), indent=2))
     else:
         print(f"batch {batch.batch_id} ({batch.name}): {status}")
-        print(output.summary_table(jobs, limit=10**9))
+        print(output.summary_table(batch, jobs, limit=10**9))
     return EXIT_OK
 
 
@@ -758,7 +770,10 @@ def register(commands: Any) -> None:
     _batch_argument(results)
     form = results.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="print JSON on stdout")
-    form.add_argument("--csv", action="store_true", help="print the tidy CSV on stdout")
+    form.add_argument("--csv", action="store_true", help="print results.csv on stdout: one row per job")
+    form.add_argument(
+        "--bitstrings", action="store_true", help="print bitstrings.csv on stdout: one row per job and bitstring"
+    )
     results.set_defaults(handler=_quiet_on_closed_pipe(cmd_results))
 
     resume = add(

@@ -1,14 +1,15 @@
 """The durable store: one SQLite file that never loses a finished job.
 
-Layout (schema version 2)::
+Layout (schema version 3)::
 
     meta     key/value: schema_version
     batches  one row per batch: the spec as run (text, name, sha256), the
              parametrized sequence's abstract representation, the target and
              the emulator's noise and settings, whether jobs may still be added
              (`open`), the output directory, who is running it now
-             (`runner_*`), and for a cloud batch its tag, its id on the
-             cloud (`remote_id`) and how far its submission got (`submit_state`)
+             (`runner_*`), for a cloud batch its tag, its id on the
+             cloud (`remote_id`) and how far its submission got (`submit_state`),
+             and the unit each variable was written in (`units_json`)
     jobs     one row per job: runs, variables, status, the claim of the
              attempt that runs it, timestamps, the error, the result (Pulser
              `Results.to_abstract_repr()` and bitstring counts), and for a
@@ -51,7 +52,7 @@ from typing import Any
 
 from qpurun.language.errors import HintedError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_TIMEOUT = 10.0
 STORE_FILE = "store.sqlite3"
 
@@ -89,7 +90,8 @@ CREATE TABLE IF NOT EXISTS batches (
     settings_json  TEXT NOT NULL DEFAULT '{}',
     remote_tag     TEXT,
     remote_id      TEXT,
-    submit_state   TEXT
+    submit_state   TEXT,
+    units_json     TEXT
 );
 CREATE TABLE IF NOT EXISTS jobs (
     batch_id      TEXT NOT NULL REFERENCES batches(batch_id),
@@ -127,6 +129,8 @@ _MIGRATE_1_TO_2 = (
     "ALTER TABLE batches ADD COLUMN submit_state TEXT",
     "ALTER TABLE jobs ADD COLUMN remote_id TEXT",
 )
+# Version 2 to 3: the units the spec wrote each variable in (NULL: not known, e.g. a batch stored before).
+_MIGRATE_2_TO_3 = ("ALTER TABLE batches ADD COLUMN units_json TEXT",)
 
 
 class StoreError(HintedError):
@@ -219,6 +223,9 @@ class Batch:
     remote_tag: str | None = None
     remote_id: str | None = None
     submit_state: str | None = None
+    units: dict[str, str] | None = None
+    """Variable name -> the unit its sweep was written in (`{"delta": "MHz"}`); job variables are in
+    Pulser's units. None when not recorded (a batch submitted from Python, or stored by an older qpurun)."""
 
     @property
     def remote(self) -> bool:
@@ -277,7 +284,7 @@ class JobRow:
 _BATCH_COLUMNS = (
     "batch_id, name, spec_name, spec_text, spec_sha256, sequence_json, device_name, noise_json, qpu_checks, "
     "open, out_dir, created_at, closed_at, runner_pid, runner_host, runner_started, runner_token, target, "
-    "settings_json, remote_tag, remote_id, submit_state"
+    "settings_json, remote_tag, remote_id, submit_state, units_json"
 )
 _JOB_COLUMNS = (
     "batch_id, job_index, job_id, runs, variables, status, claim, started_at, finished_at, error, result_json, "
@@ -309,6 +316,7 @@ def _batch(row: sqlite3.Row) -> Batch:
         remote_tag=row[19],
         remote_id=row[20],
         submit_state=row[21],
+        units=None if row[22] is None else json.loads(row[22]),
     )
 
 
@@ -447,9 +455,12 @@ class Store:
             )
         connection.execute("BEGIN IMMEDIATE")
         try:
-            if row is not None and int(row[0]) == 1:
-                for statement in _MIGRATE_1_TO_2:
-                    connection.execute(statement)
+            version = int(row[0]) if row is not None else SCHEMA_VERSION
+            steps = [(1, _MIGRATE_1_TO_2), (2, _MIGRATE_2_TO_3)]
+            for start, statements in steps:
+                if version <= start:
+                    for statement in statements:
+                        connection.execute(statement)
             # One statement at a time: executescript() would commit the open transaction first.
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -589,6 +600,15 @@ class Store:
         with self.transaction() as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"parts:{batch_id}", json.dumps(origins))
+            )
+
+    def set_units(self, batch_id: str, units: Mapping[str, str]) -> None:
+        """Record the unit each variable was written in, so that results show values as written."""
+        with self.transaction() as connection:
+            self._batch_in(connection, batch_id)
+            connection.execute(
+                "UPDATE batches SET units_json = ? WHERE batch_id = ?",
+                (json.dumps(dict(units), sort_keys=True), batch_id),
             )
 
     def parts(self, batch_id: str) -> list[int] | None:
