@@ -150,6 +150,26 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_draw(args: argparse.Namespace) -> int:
+    from qpurun.draw import output_path, use_backend, write  # neither Pulser nor pyplot yet
+
+    use_backend(window=args.show)  # before compiling imports Pulser, and Pulser pyplot
+    output = output_path(args.output, args.spec, args.job) if args.output or not args.show else None
+    context = _for_target(args, args.spec)
+    experiment = compile_spec(
+        args.spec,
+        target=context["target"],
+        remote_devices=context["remote_devices"],
+        values=template_values(args),
+        allow_paths=args.allow_path,
+        split_runs=args.split_runs,
+    )
+    write(experiment, job=args.job, output=output, window=args.show)
+    if output is not None:
+        print(output)
+    return EXIT_OK
+
+
 def cmd_fmt(args: argparse.Namespace) -> int:
     from qpurun.language.printer import format_text
     from qpurun.language.templates import is_template
@@ -268,6 +288,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="sequence: the parametrized sequence's JSON; jobs: [{runs, variables}] (default: sequence)",
     )
     compile_.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+
+    draw = command(
+        "draw",
+        cmd_draw,
+        "draw the register (trap numbers, blockade radius) and the pulse schedule of one job",
+        "Draw one job of a spec: the register (qubit names, the layout's traps with their numbers, "
+        "half the blockade radius at the job's highest Rydberg amplitude) above the schedule of every "
+        "channel. A PNG or SVG holds both, a PDF has a page each. Never opens a window unless --show.",
+        spec=True,
+    )
+    draw.add_argument("spec", metavar="SPEC", help="a .qx file")
+    draw.add_argument(
+        "--job",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the job to draw, counting from 0 as `results` does (default: 0)",
+    )
+    draw.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="a .png, .svg or .pdf file (default: SPEC-jobN.png in the current directory)",
+    )
+    draw.add_argument(
+        "--show", action="store_true", help="open the drawings in a window instead (and write FILE only if -o is given)"
+    )
 
     fmt = command(
         "fmt",

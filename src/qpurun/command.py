@@ -37,6 +37,7 @@ _MEANINGS: dict[str, dict[int, str]] = {
         2: "a file does not parse, or " + _USAGE,
         3: "a file cannot be read or written",
     },
+    "draw": {0: "the drawing is written", 2: "the spec has a mistake, or " + _USAGE, 3: _ENVIRONMENT},
     "lsp": {0: "the editor ended the session", 2: _USAGE, 3: "pygls is missing: pip install 'qpurun[lsp]'"},
     "import": {
         0: "the spec is written",

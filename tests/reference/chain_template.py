@@ -8,7 +8,8 @@ from pulser.waveforms import BlackmanWaveform
 
 def build(atoms=4, spacing=8):
     layout = RectangularLatticeLayout(2, atoms, spacing, 10)
-    register = layout.define_register(*range(atoms), qubit_ids=[f"q{i}" for i in range(atoms)])
+    # Traps are numbered column by column: the even ones are the bottom row, a chain.
+    register = layout.define_register(*range(0, 2 * atoms, 2), qubit_ids=[f"q{i}" for i in range(atoms)])
     seq = Sequence(register, AnalogDevice)
     seq.declare_channel("ryd", "rydberg_global")
     delta = seq.declare_variable("delta")
