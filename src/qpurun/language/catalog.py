@@ -253,6 +253,21 @@ KAISER_BETA = 14.0
 """Pulser's default `beta` for a Kaiser window."""
 
 
+def waveform_duration_from_max(name: str, args: Mapping[str, Any]) -> float | None:
+    """About how long (ns) a `blackman` or `kaiser` given `max =` and `area =` lasts, as Pulser
+    estimates it: area over the window's mean height (`max` in rad/us, `area` in rad)."""
+    import numpy as np
+
+    if name == "blackman":
+        mean = 0.42  # np.blackman's mean over a long window
+    elif name == "kaiser":
+        window = np.kaiser(100, float(args.get("beta", KAISER_BETA)))
+        mean = float(np.sum(window)) / 100
+    else:
+        return None
+    return abs(float(args["area"])) * 1000 / (abs(float(args["max"])) * mean)
+
+
 def _default_beta(value: Any, _: Mapping[str, Any]) -> bool:
     return bool(value == KAISER_BETA)
 

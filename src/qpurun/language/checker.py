@@ -44,7 +44,7 @@ from qpurun.language.errors import (
     Span,
     raise_all,
 )
-from qpurun.language.evaluate import Evaluator, NotConstant
+from qpurun.language.evaluate import MAX_VALUES, Evaluator, NotConstant
 from qpurun.language.printer import expression
 from qpurun.language.types import NUMBER, ExpressionTypes, Type, _did_you_mean
 from qpurun.language.visitor import walk
@@ -279,6 +279,12 @@ class _Checker:
                     )
                 if statement.size is not None and statement.size < 1:
                     self.error(QxTypeError("an array variable needs at least one entry", statement.span))
+                if statement.size is not None and statement.size > MAX_VALUES:
+                    self.error(
+                        QxTypeError(
+                            f"an array variable of {statement.size:,} entries (at most {MAX_VALUES:,})", statement.span
+                        )
+                    )
                 self.variables[name] = statement
             elif isinstance(statement, ast.Let | ast.WaveformDecl | ast.PulseDecl):
                 name = statement.name.name

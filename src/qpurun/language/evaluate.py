@@ -24,7 +24,7 @@ from typing import Any, assert_never
 import numpy as np
 
 from qpurun.language import ast
-from qpurun.language.catalog import MATH, UNITS, Dimension, Signature, signatures
+from qpurun.language.catalog import MATH, UNITS, Dimension, Signature, signatures, waveform_duration_from_max
 from qpurun.language.errors import QxDeviceError, QxTypeError, QxUnitError, Span
 from qpurun.language.types import bind
 
@@ -159,9 +159,15 @@ class Evaluator:
             case ast.ListExpr():
                 items = [self.value(item) for item in expr.items]
                 if all(isinstance(i, int | float | np.integer | np.floating) for i in items):
-                    return np.asarray(
-                        items, dtype=float if any(isinstance(i, float | np.floating) for i in items) else int
-                    )
+                    if all(isinstance(i, int | np.integer) and abs(int(i)) < 2**63 for i in items):
+                        return np.asarray(items, dtype=int)
+                    try:  # a whole number past int64 is held as a float, as a literal is
+                        array = np.asarray([float(i) for i in items], dtype=float)
+                    except OverflowError:
+                        array = np.asarray([np.inf])
+                    if not np.all(np.isfinite(array)):
+                        raise QxTypeError("this number is too large to compute", expr.span)
+                    return array
                 return items
             case ast.Call():
                 return self.call(expr)
@@ -191,11 +197,17 @@ class Evaluator:
             raise QxTypeError(
                 f"cannot compute `{expr.op.value}` on a list that holds a variable", expr.span, hint=_LIST_OF_VARIABLES
             )
+        if expr.op is ast.BinaryOperator.POW and _power_too_large(left, right):
+            raise QxTypeError("this number is too large to compute", expr.span)
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 result = _BINARY[expr.op](left, right)
                 scale = self.scales.get(id(expr))
                 result = result if scale is None else result * scale
+            if isinstance(result, complex):
+                raise QxTypeError(
+                    "this is not a real number", expr.span, hint="a negative number to a fractional power is complex"
+                )
             if not self.is_symbolic(result) and not _finite(result):
                 raise OverflowError
             return result
@@ -250,12 +262,41 @@ class Evaluator:
                 raise QxTypeError("`linspace` needs a whole number of points (at least 1)", expr.span)
             if count > MAX_VALUES:
                 raise QxTypeError(f"`linspace` of {count:g} points; at most {MAX_VALUES} are allowed", expr.span)
-            return np.linspace(args["start"], args["stop"], int(count))
+            try:
+                start, stop = float(args["start"]), float(args["stop"])  # type: ignore[arg-type]
+                return np.linspace(start, stop, int(count))
+            except (OverflowError, TypeError):
+                raise QxTypeError("`linspace` takes fixed numbers, of at most 1e308", expr.span) from None
         if self.construct is None:
             raise NotConstant
         if "duration" in args and not self.is_symbolic(args["duration"]):
             args["duration"] = sampled_ns(args["duration"], bound["duration"].span)  # type: ignore[union-attr]
+        if "max" in args and not any(self.is_symbolic(args.get(k)) for k in ("max", "area", "beta")):
+            self.check_from_max(name, args, expr.span)
         return self.construct(expr, name, args)
+
+    def check_from_max(self, name: str, args: Mapping[str, Any], span: Span | None) -> None:
+        """`blackman(max = m, area = a)`: Pulser derives the duration; refuse one it could not sample
+        (or, for Kaiser, not find) before asking it."""
+        try:
+            estimate = waveform_duration_from_max(name, args)
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+            return  # Pulser's own refusal (a zero or mismatched `max`) is located where the call is lowered
+        limit = MAX_SEARCHED_NS if name == "kaiser" else MAX_WAVEFORM_NS
+        if estimate is not None and estimate > limit:
+            raise QxDeviceError(
+                f"`{name}(max = ..., area = ...)` would last about {estimate:,.0f} ns (at most {limit:,} ns here)",
+                span,
+                hint=f"raise `max`, or write the duration: `{name}(T, area = ...)`",
+            )
+
+
+def _power_too_large(base: Any, exponent: Any) -> bool:
+    """Whether `base ** exponent` of whole numbers would pass a float's range: Python would compute
+    `10 ** 10 ** 8` exactly, for minutes, before anything could refuse it."""
+    if not isinstance(base, int | np.integer) or not isinstance(exponent, int | np.integer):
+        return False
+    return abs(int(base)) > 1 and int(exponent) * math.log2(abs(int(base))) > 1024
 
 
 def _finite(value: Any) -> bool:
@@ -264,6 +305,11 @@ def _finite(value: Any) -> bool:
         return bool(np.all(np.isfinite(value)))
     except TypeError:  # a list holding Pulser variables
         return True
+
+
+MAX_SEARCHED_NS = 50_000
+"""Pulser finds a Kaiser window's duration from `max =` one ns at a time, each step sampling the
+whole window: past this, that search takes seconds, then minutes."""
 
 
 def _array(value: Any) -> Any:

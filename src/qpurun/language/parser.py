@@ -15,11 +15,11 @@ import unicodedata
 from collections.abc import Iterator
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from qpurun.language import ast
 from qpurun.language.catalog import all_units, unit_pattern
-from qpurun.language.errors import QxSyntaxError, Source, Span
+from qpurun.language.errors import QxError, QxSyntaxError, Source, Span
 
 _OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB"}
 
@@ -123,7 +123,11 @@ def parse(text: str, *, filename: str = "<spec>") -> ast.Spec:
 
     tree = parse_tree(text, filename=filename)
     try:
-        return to_ast(tree)
+        spec = to_ast(tree)
+    except VisitError as error:
+        if isinstance(error.orig_exc, QxError):
+            raise error.orig_exc.located(Source(filename, text)) from None
+        raise
     except RecursionError:
         # Only an expression nested hundreds deep (`- - - ... 1`) gets here: point at the
         # line that nests most, rather than let Python's recursion limit show.
@@ -135,6 +139,37 @@ def parse(text: str, *, filename: str = "<spec>") -> ast.Spec:
             Source(filename, text),
             hint="write it with fewer levels of nesting (a `let` can hold a part)",
         ) from None
+    deepest = _deepest(spec)
+    if deepest is not None:
+        raise QxSyntaxError(
+            f"this is nested more than {MAX_NESTING} levels deep",
+            deepest,
+            Source(filename, text),
+            hint="write it with fewer levels of nesting (a `let` can hold a part)",
+        )
+    return spec
+
+
+MAX_NESTING = 100
+"""Levels of syntax (brackets, calls, operators) in one statement: the checker, the evaluator and
+the printer walk expressions recursively, and Python's stack ends near 1,000 frames."""
+
+
+def _deepest(spec: ast.Spec) -> Span | None:
+    """The span of a node nested past MAX_NESTING, found without recursion (it is what is guarded)."""
+    import dataclasses
+
+    stack: list[tuple[object, int, Span | None]] = [(spec, 0, None)]
+    while stack:
+        node, depth, where = stack.pop()
+        if isinstance(node, ast.Node):
+            where = node.span or where
+            if depth > MAX_NESTING:
+                return where
+            stack.extend((getattr(node, f.name), depth + 1, where) for f in dataclasses.fields(node))
+        elif isinstance(node, tuple):
+            stack.extend((item, depth, where) for item in node)
+    return None
 
 
 # ---- error translation ----------------------------------------------------------

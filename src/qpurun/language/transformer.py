@@ -15,7 +15,7 @@ from lark.tree import Meta
 
 from qpurun.language import ast
 from qpurun.language.catalog import SPELLINGS
-from qpurun.language.errors import Span
+from qpurun.language.errors import QxTypeError, Span
 
 
 def _span(meta: Meta) -> Span | None:
@@ -58,6 +58,22 @@ def _flags(arguments: tuple[ast.Argument, ...]) -> tuple[ast.Argument, ...]:
         else a
         for a in arguments
     )
+
+
+MAX_WHOLE_NUMBER_DIGITS = 9
+"""A trap number, an array size or a count of qubits: no layout or register comes near a billion."""
+
+
+def _int(token: Token) -> int:
+    """An INT token (a trap, a size): refused when longer than any layout, before Python converts it."""
+    text = str(token)
+    if len(text) > MAX_WHOLE_NUMBER_DIGITS:
+        raise QxTypeError(
+            f"{text[:12]}{'...' if len(text) > 12 else ''} is too large here",
+            _token_span(token),
+            hint="traps, sizes and counts are at most 999,999,999",
+        )
+    return int(text)
 
 
 def _unit(token: Token | None) -> ast.Unit | None:
@@ -119,7 +135,7 @@ class _ToAst(Transformer[Token, Any]):
         return ast.RegisterEntries(tuple(c), span=_span(meta))
 
     def reg_trap(self, meta: Meta, c: list[Any]) -> ast.TrapEntry:
-        return ast.TrapEntry(_name(c[0]), int(c[1]), span=_span(meta))
+        return ast.TrapEntry(_name(c[0]), _int(c[1]), span=_span(meta))
 
     def reg_coord(self, meta: Meta, c: list[Any]) -> ast.CoordinateEntry:
         return ast.CoordinateEntry(_name(c[0]), c[1], _unit(c[2]), span=_span(meta))
@@ -128,7 +144,7 @@ class _ToAst(Transformer[Token, Any]):
         return ast.RegisterShape(_name(c[0]), _arguments(c[1:-1]), auto_layout=c[-1] is not None, span=_span(meta))
 
     def register_mappable(self, meta: Meta, c: list[Any]) -> ast.RegisterMappable:
-        return ast.RegisterMappable(int(c[0]), span=_span(meta))
+        return ast.RegisterMappable(_int(c[0]), span=_span(meta))
 
     def channel(self, meta: Meta, c: list[Any]) -> ast.Channel:
         targets = tuple(_name(t) for t in _present(c[2:]))
@@ -141,7 +157,7 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Weight(_name(c[0]), c[1], span=_span(meta))
 
     def trap_weight(self, meta: Meta, c: list[Any]) -> ast.Weight:
-        return ast.Weight(int(c[0]), c[1], span=_span(meta))
+        return ast.Weight(_int(c[0]), c[1], span=_span(meta))
 
     def slm_mask(self, meta: Meta, c: list[Any]) -> ast.SlmMask:
         return ast.SlmMask(tuple(_name(t) for t in c), span=_span(meta))
@@ -150,7 +166,7 @@ class _ToAst(Transformer[Token, Any]):
         return ast.MagneticField(c[0], _unit(c[1]), span=_span(meta))
 
     def var(self, meta: Meta, c: list[Any]) -> ast.VarDecl:
-        size = None if c[2] is None else int(c[2])
+        size = None if c[2] is None else _int(c[2])
         return ast.VarDecl(_name(c[0]), _name(c[1]), size, span=_span(meta))
 
     def let(self, meta: Meta, c: list[Any]) -> ast.Let:
@@ -260,7 +276,7 @@ class _ToAst(Transformer[Token, Any]):
         return ast.QubitsBinding(tuple(c[1:]), name=_name(c[0]), span=_span(meta))
 
     def placement(self, meta: Meta, c: list[Any]) -> ast.Placement:
-        return ast.Placement(_name(c[0]), int(c[1]), span=_span(meta))
+        return ast.Placement(_name(c[0]), _int(c[1]), span=_span(meta))
 
     # ---- expressions
     def kwarg(self, meta: Meta, c: list[Any]) -> ast.Argument:
@@ -268,10 +284,9 @@ class _ToAst(Transformer[Token, Any]):
 
     def number(self, meta: Meta, c: list[Any]) -> ast.Number:
         text = str(c[0])
-        try:
-            value: int | float = int(text) if text.isdigit() else float(text)
-        except ValueError:  # more digits than Python converts: as a float it is inf, which the checker refuses
-            value = float(text)
+        # A whole number past int64 is a float (numpy holds nothing larger), and past 1e308 it is
+        # inf, which the checker refuses: so is one with more digits than Python converts.
+        value: int | float = int(text) if text.isdigit() and len(text) <= 18 else float(text)
         return ast.Number(value, span=_span(meta))
 
     def name(self, meta: Meta, c: list[Any]) -> ast.Name:
