@@ -66,6 +66,7 @@ def test_output_directory_is_usable(rabi_run: tuple[Outcome, Path]) -> None:
         "jobs.json",
         "manifest.json",
         "rabi.qx",
+        "report.html",
         "results.csv",
         "results.json",
         "sequence.json",

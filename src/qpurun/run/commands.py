@@ -1,4 +1,4 @@
-"""`qpurun run | runs | status | results | resume | cancel | backends | config`.
+"""`qpurun run | runs | status | results | plot | report | resume | cancel | backends | config`.
 
 Registered through `qpurun.cli._extra_commands`. `run` compiles the spec for
 its target, submits every job as one batch through the target's runner
@@ -67,8 +67,10 @@ def project(args: argparse.Namespace, spec: str | None = None) -> Resolved:
     overrides = {"backend": getattr(args, "backend", None), "workers": getattr(args, "workers", None)}
     if getattr(args, "notify", None):
         overrides["notify"] = args.notify
+    if getattr(args, "cluster", None):
+        overrides["cluster.address"] = args.cluster
     try:
-        return resolve(start, overrides=overrides)
+        return resolve(start, overrides=overrides, flags={"cluster.address": "--cluster"})
     except ValueError as error:  # not a QxError: an override naming no key (a bug of ours)
         raise UsageProblem(str(error)) from None
 
@@ -221,6 +223,7 @@ def _finish(store: Store, batch: Batch, *, as_json: bool, out_dir: Path | None) 
     jobs = output.merge_parts(store.jobs(batch.batch_id), store.parts(batch.batch_id))
     batch = store.batch(batch.batch_id)
     status = batch_status(batch, store.counts(batch.batch_id))
+    report: Path | None = None
     if out_dir is not None:
         try:
             output.write_results(out_dir, batch, jobs, status)
@@ -228,12 +231,17 @@ def _finish(store: Store, batch: Batch, *, as_json: bool, out_dir: Path | None) 
             raise EnvironmentProblem(
                 f"{error}\n  the results are safe in the store: `qpurun results {batch.batch_id} --csv`"
             ) from None
+        from qpurun.report import write_into_run
+
+        report = write_into_run(store, batch.batch_id, out_dir)  # a failure is a warning
     if as_json:
         print(json.dumps(output.results_json(batch, jobs, status), indent=2))
     else:
         print(output.summary_table(batch, jobs))
         if out_dir is not None:
             print(f"\nresults: {out_dir}/{output.RESULTS_CSV}  (batch {batch.batch_id})")
+            if report is not None:
+                print(f"report:  {report}")
     failed = [job for job in jobs if job.status == "ERROR"]
     for job in failed[:10]:
         print(f"qpurun: job {job.index} failed: {job.error}", file=sys.stderr)
@@ -299,8 +307,15 @@ def cloud_options(resolved: Resolved, *, anonymous: bool = False) -> dict[str, A
 
 
 def make_runner(
-    target: Target, store: Store, resolved: Resolved, *, workers: int | None = None, anonymous: bool = False
+    target: Target,
+    store: Store,
+    resolved: Resolved,
+    *,
+    workers: int | None = None,
+    anonymous: bool = False,
+    cluster: bool = False,
 ) -> Runner:
+    """`cluster`: run on the configured Dask cluster, if any (run and resume; --cluster or `cluster` in the file)."""
     with _environment():
         return runner_for(
             target,
@@ -308,6 +323,8 @@ def make_runner(
             workers=workers or resolved.config.workers,
             settings=resolved.settings_for_emulator(),
             cloud=cloud_options(resolved, anonymous=anonymous),
+            cluster=resolved.config.cluster if cluster else None,
+            cluster_given=resolved.sources.get("cluster.address") == "--cluster",
         )
 
 
@@ -363,7 +380,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     resolved = project(args, args.spec)
     target = target_of(args, resolved.config.backend)
     store = _store(resolved)
-    runner = make_runner(target, store, resolved, workers=args.workers)
+    runner = make_runner(target, store, resolved, workers=args.workers, cluster=True)
     values = template_values(args)
     experiment = compile_spec(
         args.spec,
@@ -450,13 +467,15 @@ def _warn_about_shots(experiment: Any, plan_shots: Any, target: str) -> None:
 # ---- resume
 
 
-def _batch_runner(args: argparse.Namespace, batch: Batch, store: Store, resolved: Resolved) -> Runner:
+def _batch_runner(
+    args: argparse.Namespace, batch: Batch, store: Store, resolved: Resolved, *, cluster: bool = False
+) -> Runner:
     """The runner of a stored batch: the target it was submitted to, whatever the configuration says now."""
     try:
         target = parse_target(batch.target)
     except ValueError:
         raise EnvironmentProblem(f"batch {batch.batch_id} names the unknown target {batch.target!r}") from None
-    return make_runner(target, store, resolved, workers=getattr(args, "workers", None))
+    return make_runner(target, store, resolved, workers=getattr(args, "workers", None), cluster=cluster)
 
 
 def _spec_dir(batch: Batch) -> str | None:
@@ -480,7 +499,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     _single_threaded_blas()
     store, batch, resolved = _stored(args)
     batch_id = batch.batch_id
-    runner = _batch_runner(args, batch, store, resolved)
+    runner = _batch_runner(args, batch, store, resolved, cluster=True)
     with _sigterm_as_interrupt(), _environment(), _stopping(runner):
         counts = store.counts(batch_id)
         remaining = (
@@ -616,6 +635,22 @@ def cmd_results(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from qpurun.plot import command
+
+    store, batch, _ = _stored(args)
+    with _environment():
+        return command(args, store, batch)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from qpurun.report import command
+
+    store, batch, _ = _stored(args)
+    with _environment():
+        return command(args, store, batch)
+
+
 # ---- backends, config
 
 
@@ -741,6 +776,10 @@ def register(commands: Any) -> None:
         return parser
 
     notify_help = "POST a JSON summary to this webhook URL when the batch ends (a secret: never printed in full)"
+    cluster_help = (
+        "run the jobs on the Dask scheduler at ADDRESS (tcp://host:8786; default: `cluster` in qpurun.toml); "
+        "this process stores each result. Needs qpurun[dask]"
+    )
     run = add(
         "run",
         "run a spec's jobs as one batch on its target, durably",
@@ -753,6 +792,7 @@ def register(commands: Any) -> None:
     run.add_argument(
         "--workers", type=_positive, default=None, metavar="N", help="worker processes (default: the number of cores)"
     )
+    run.add_argument("--cluster", metavar="ADDRESS", help=cluster_help)
     run.add_argument("--out", metavar="DIR", help="output directory (default: runs/<name>-<timestamp>/)")
     run.add_argument("--json", action="store_true", help="print the results as JSON on stdout, no progress bar")
     run.set_defaults(handler=cmd_run)
@@ -776,6 +816,34 @@ def register(commands: Any) -> None:
     )
     results.set_defaults(handler=_quiet_on_closed_pipe(cmd_results))
 
+    plot = add(
+        "plot",
+        "plot a batch's measured quantity against its swept variables",
+        "Plot what a batch measured against what its sweep varies, in the spec's units, with shot-noise error "
+        "bars: a curve for one swept axis, a map for two, a map per value of a third; for one job, the "
+        "bitstring histogram. Writes a PNG, SVG or PDF; never opens a window.",
+    )
+    _batch_argument(plot)
+    plot.add_argument(
+        "--y",
+        metavar="QUANTITY",
+        help="occupation (default: per qubit), occupation:QUBIT, bitstring:0101, excitations (their mean "
+        "number), staggered (staggered magnetisation), neel (the probability of either Néel state)",
+    )
+    plot.add_argument("-o", "--output", metavar="FILE", help="a .png, .svg or .pdf (default: NAME-BATCH-Y.png here)")
+    plot.set_defaults(handler=cmd_plot)
+
+    report = add(
+        "report",
+        "write a batch's self-contained HTML report",
+        "Write one HTML page about a batch, images and data inline, nothing fetched: the spec highlighted, "
+        "target, device and versions, the register and the pulse schedule, the jobs with their timings, "
+        "and the plots. `qpurun run` writes it into the run's directory too.",
+    )
+    _batch_argument(report)
+    report.add_argument("-o", "--output", metavar="FILE", help="the HTML file (default: report.html here)")
+    report.set_defaults(handler=cmd_report)
+
     resume = add(
         "resume",
         "finish a batch that was interrupted or killed",
@@ -786,6 +854,7 @@ def register(commands: Any) -> None:
         "--workers", type=_positive, default=None, metavar="N", help="worker processes (default: the number of cores)"
     )
     resume.add_argument("--retry-failed", action="store_true", help="also run again the jobs that ended in ERROR")
+    resume.add_argument("--cluster", metavar="ADDRESS", help=cluster_help)
     resume.add_argument("--notify", metavar="URL", help=notify_help)
     resume.add_argument("--json", action="store_true", help="print the results as JSON on stdout, no progress bar")
     resume.set_defaults(handler=cmd_resume)
