@@ -15,7 +15,7 @@ def build():
     seq.measure("ground-rydberg")
     jobs = [
         {"runs": 200, "variables": {"omega": 2 * np.pi, "qubits": {"q0": 0, "q1": 1}}},
-        {"runs": 200, "variables": {"omega": 2 * np.pi, "qubits": {"q0": 0, "q1": 4}}},
+        {"runs": 200, "variables": {"omega": 2 * np.pi, "qubits": {"q0": 0, "q1": 12}}},
         {"runs": 500, "variables": {"omega": 2 * np.pi, "qubits": {"q0": 2, "q1": 10}}},
     ]
     return seq, jobs
