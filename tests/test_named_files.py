@@ -82,7 +82,7 @@ def test_dev_zero_is_not_read(outside: Path) -> None:
     error = refused(outside, spec(device='"zero.json"'))
     assert "outside the spec's directory" in error.message or "not a regular file" in error.message
     error = refused(outside, spec(device='"/dev/zero"'))
-    assert "outside the spec's directory" in error.message
+    assert "is an absolute path" in error.message
 
 
 def test_a_fifo_is_not_opened(outside: Path) -> None:

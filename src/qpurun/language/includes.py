@@ -58,14 +58,29 @@ def read_named_file(written: str, spec: Source, allowed: Sequence[str | Path], w
     """
     directory = Path(spec.name).parent  # the spec's own name places it, even for text not read from disk
     roots = [directory.resolve(), *(Path(a).resolve() for a in allowed)]
-    path = (directory / written).resolve()
-    if not any(path.is_relative_to(root) for root in roots):
+    path = confined(written, directory, roots, f"{what} `{written}`", span)
+    return _read_bounded(path, written, what, span)
+
+
+def confined(written: str, base: Path, roots: Sequence[Path], label: str, span: Span | None) -> Path:
+    """The one rule for every file a spec names: `written` relative to `base` (the naming file's
+    directory), resolved (symlinks too) inside one of `roots` (the spec's directory first, then
+    `--allow-path`); an absolute path only inside an allowed directory."""
+    path = Path(written)
+    if path.is_absolute() and not any(path.resolve().is_relative_to(root) for root in roots[1:]):
         raise QxNameError(
-            f"{what} `{written}` is outside the spec's directory ({roots[0]})",
+            f"{label} is an absolute path",
+            span,
+            hint="name files by a path relative to the spec, or allow a directory with --allow-path DIR",
+        )
+    resolved = (base / path).resolve()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise QxNameError(
+            f"{label} is outside the spec's directory ({roots[0]})",
             span,
             hint="keep it beside the spec, or allow its directory with --allow-path DIR",
         )
-    return _read_bounded(path, written, what, span)
+    return resolved
 
 
 def _read_bounded(path: Path, written: str, what: str, span: Span | None) -> str:
@@ -102,21 +117,7 @@ class _Resolver:
         """Each file is included once: two libraries sharing a third (a diamond) bring it once."""
 
     def path_for(self, include: ast.Include, directory: Path) -> Path:
-        written = Path(include.path.name)
-        if written.is_absolute() and not any(written.resolve().is_relative_to(r) for r in self.roots[1:]):
-            raise QxNameError(
-                f"`{include.path}` is an absolute path",
-                include.span,
-                hint="include files by a path relative to the spec, or allow a directory with --allow-path DIR",
-            )
-        resolved = (directory / written).resolve()
-        if not any(resolved.is_relative_to(root) for root in self.roots):
-            raise QxNameError(
-                f"`{include.path}` is outside the spec's directory ({self.roots[0]})",
-                include.span,
-                hint="keep libraries beside the spec, or allow a directory with --allow-path DIR",
-            )
-        return resolved
+        return confined(include.path.name, directory, self.roots, f"`{include.path}`", include.span)
 
     def expand(
         self, statements: tuple[ast.Statement, ...], directory: Path, chain: tuple[Path, ...], seen: dict[str, str]
