@@ -219,7 +219,10 @@ def test_xy_basis_reads_the_same_on_emu_mps_and_qutip() -> None:
     sequence.add(Pulse.ConstantPulse(500, 2 * np.pi, 0, 0), "mw")  # area π: every atom flips
     sequence.measure("XY")
     for target in ("qutip", "emu-mps"):
-        assert dict(run(target, sequence, {}, 50).final_bitstrings) == {"111": 50}, target
+        # Nearly every shot: the XY coupling at 100 um and the solver's tolerance leave a shot in a
+        # few hundred elsewhere (CI once drew 001 once in 50). The reading convention is the point.
+        counts = dict(run(target, sequence, {}, 50).final_bitstrings)
+        assert counts.get("111", 0) >= 45 and counts.get("000", 0) == 0, (target, counts)
 
 
 def test_emu_refuses_what_it_cannot_emulate() -> None:
