@@ -162,3 +162,24 @@ def test_an_unknown_backend_on_the_command_line_exits_2(capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert err.startswith("--backend: config error: `backend` must be a target")
     assert '"cuda"' in err and "pasqal:FRESNEL" in err and "Traceback" not in err
+
+
+def test_a_register_too_large_for_this_machine_is_a_warning_naming_the_targets_that_can_take_it() -> None:
+    """25 atoms on qutip: 2^25 amplitudes and its operators, about 170 GB (issue 12)."""
+    text = """\
+device MockDevice
+register square(5, spacing = 7 um)
+channel ryd = rydberg_global
+sequence {
+  add pulse(amplitude = constant(100 ns, 1 rad/us)) on ryd
+  measure ground-rydberg
+}
+runs 10
+"""
+    experiment = qpurun.loads(text, target="qutip")
+    (warning,) = [w for w in experiment.warnings if "GB" in w.message]
+    assert warning.span is not None and warning.span.line == 2
+    assert warning.message.startswith("a job of 25 atoms needs about ")
+    assert warning.hint is not None and "emu-mps" in warning.hint
+    small = qpurun.loads(text.replace("square(5,", "square(2,"), target="qutip")
+    assert not [w for w in small.warnings if "GB" in w.message]

@@ -17,6 +17,12 @@ from the spec's directory upwards, so every spec of a project shares it::
     dt = 10
     noise = { p_false_pos = 0.01 }
 
+    [cluster]                      # or just: cluster = "tcp://scheduler:8786"
+    address = "tls://scheduler.example.org:8786"   # a Dask scheduler: `run --cluster` sends the jobs there
+    tls_ca_file = "certs/ca.pem"   # Dask TLS (paths relative to this file); keys are files, never values
+    tls_client_cert = "certs/client.pem"
+    tls_client_key = "certs/client.key"
+
 Precedence, highest first: command-line flags, the file, the environment
 (`QPURUN_BACKEND`: a user's default across projects, which a project's own
 file overrides), the built-in defaults. Every resolved value remembers where
@@ -46,6 +52,7 @@ from qpurun.language.errors import QxConfigError, QxError, Source, Span, raise_a
 __all__ = [
     "CONFIG_FILE",
     "PYPROJECT_FILE",
+    "ClusterSettings",
     "Config",
     "ConfigFile",
     "EmulatorSettings",
@@ -148,6 +155,33 @@ class EmulatorSettings(_Model):
     )
 
 
+_CLUSTER_ADDRESS = re.compile(r"([a-z][a-z0-9+.-]*://)?[^\s/]+")
+
+
+class ClusterSettings(_Model):
+    """`cluster = "ADDRESS"` or `[cluster]`: the Dask scheduler `run --cluster` sends the jobs to, and the
+    TLS files that authenticate both ends when it is not on a trusted network (see qpurun.run.cluster)."""
+
+    address: str | None = Field(
+        default=None, description='a Dask scheduler address (a string), e.g. "tcp://host:8786" or "tls://host:8786"'
+    )
+    tls_ca_file: Path | None = Field(default=None, strict=False, description="a path to a PEM file (a string)")
+    tls_client_cert: Path | None = Field(default=None, strict=False, description="a path to a PEM file (a string)")
+    tls_client_key: Path | None = Field(default=None, strict=False, description="a path to a PEM file (a string)")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not _CLUSTER_ADDRESS.fullmatch(value):
+            raise ValueError("not a scheduler address")
+        return value
+
+    @property
+    def tls(self) -> bool:
+        """Whether TLS files are configured (the connection must then be encrypted)."""
+        return any(path is not None for path in (self.tls_ca_file, self.tls_client_cert, self.tls_client_key))
+
+
 class Config(_Model):
     """The whole project configuration, validated."""
 
@@ -155,7 +189,10 @@ class Config(_Model):
     store: Path | None = Field(default=None, strict=False, description="a path to the store's SQLite file (a string)")
     workers: int | None = Field(default=None, ge=1, description="a whole number of at least 1")
     notify: str | None = Field(default=None, description="a webhook URL (http:// or https://)")
-    cluster: str | None = Field(default=None, description="a cluster address (a string)")
+    cluster: ClusterSettings = Field(
+        default=ClusterSettings(),
+        description='a Dask scheduler address (a string, e.g. "tcp://host:8786") or a table (`[cluster]`)',
+    )
     pasqal: PasqalSettings = Field(default=PasqalSettings(), description="a table (`[pasqal]`)")
     emulator: EmulatorSettings = Field(default=EmulatorSettings(), description="a table (`[emulator]`)")
 
@@ -171,6 +208,12 @@ class Config(_Model):
     def _notify(cls, value: str | None) -> str | None:
         return _check_url(value)
 
+    @field_validator("cluster", mode="before")
+    @classmethod
+    def _cluster(cls, value: Any) -> Any:
+        """`cluster = "tcp://host:8786"` is short for `[cluster] address = "tcp://host:8786"`."""
+        return {"address": value} if isinstance(value, str) else value
+
 
 _HINTS = {
     "backend": "`qpurun backends` lists the targets, e.g. pasqal:FRESNEL, pasqal:EMU_MPS",
@@ -184,6 +227,8 @@ _HINTS = {
     "emulator.dt": "the emulators' time step, in ns",
     "emulator.optimize_qubit_ordering": "emu-mps searches a qubit order per trajectory; false skips it",
     "emulator.noise": "defaults for a spec's noise block, e.g. p_false_pos = 0.01",
+    "cluster": 'cluster = "tcp://host:8786", or a [cluster] table with address and the tls_* files',
+    "cluster.address": 'the address `dask scheduler` prints, e.g. "tcp://10.0.0.5:8786" or "tls://host:8786"',
 }
 _DEFAULT_HINT = "`qpurun config` shows every setting and where it comes from"
 
@@ -550,6 +595,8 @@ def resolve(
             place = _locate(file.text, key, file.prefix)
             origin[key] = file.label(place[0] if place else None)
             from_the_file.add(key)
+            if key == ("cluster",):  # the short form: `cluster = "ADDRESS"` is cluster.address
+                origin[("cluster", "address")] = origin[key]
         for table, value in file.data.items():
             if isinstance(value, dict) and isinstance(data.get(table), dict):
                 data[table] = {**data[table], **value}
@@ -576,12 +623,23 @@ def resolve(
         raise_all(errors)
         raise  # unreachable: raise_all raised
 
+    def absolute(path: Path, key: tuple[str, ...]) -> Path:
+        """A relative path from the file is relative to the file's directory, else to the working directory."""
+        path = path.expanduser()
+        if path.is_absolute():
+            return path
+        from_file = file is not None and key in from_the_file
+        return (file.path.parent if file is not None and from_file else Path.cwd()) / path
+
     if config.store is not None:
-        store = config.store.expanduser()
-        if not store.is_absolute():
-            from_file = file is not None and ("store",) in from_the_file
-            store = (file.path.parent if file is not None and from_file else Path.cwd()) / store
-        config = config.model_copy(update={"store": store})
+        config = config.model_copy(update={"store": absolute(config.store, ("store",))})
+    tls = {
+        name: absolute(path, ("cluster", name))
+        for name in ("tls_ca_file", "tls_client_cert", "tls_client_key")
+        if (path := getattr(config.cluster, name)) is not None
+    }
+    if tls:
+        config = config.model_copy(update={"cluster": config.cluster.model_copy(update=tls)})
 
     sources = {".".join(key): origin.get(key, "default") for key in _leaves(config.model_dump())}
     return Resolved(config=config, sources=sources, file=file)

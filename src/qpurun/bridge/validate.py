@@ -89,6 +89,7 @@ def validate(experiment: Experiment, *, workers: int | None = None) -> None:
     else:
         experiment.warnings.extend(f.warning() for f in findings)
     errors += emulator_limits(experiment)
+    experiment.warnings.extend(memory_limits(experiment))
     raise_all(errors)
     if sequence.is_parametrized():
         # Pulser warns per job (a variable duration rounded to the clock): record, then locate.
@@ -128,6 +129,24 @@ def emulator_limits(experiment: Experiment) -> list[QxError]:
                 )
             ]
     return []
+
+
+def memory_limits(experiment: Experiment) -> list[QxWarning]:
+    """A job too large for this machine's memory on a local emulator: a warning at the register that
+    names the targets that can take it (the estimate is `run.backends.memory_warning`'s)."""
+    if experiment.target.kind != "local":
+        return []
+    from qpurun.run.backends import memory_warning
+
+    atoms = len(experiment.sequence.get_register(include_mappable=True).qubit_ids)
+    message = memory_warning(atoms, experiment.target.name)
+    if message is None:
+        return []
+    checked = experiment.checked
+    too_large, _, targets = message.partition(". Targets that can take it: ")
+    return [
+        QxWarning(too_large, checked.register.span, checked.source, hint=f"run it on {targets}" if targets else None)
+    ]
 
 
 # ---- what only a QPU demands ----------------------------------------------------------

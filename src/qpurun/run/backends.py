@@ -3,9 +3,11 @@
 `run`, `resume`, `status`, `results` and `cancel` talk to a `Runner` and
 never ask which kind it is::
 
-    Runner            submit · resume · wait (progress is in the store) · refresh · cancel · stop
-    ├── LocalRunner   qutip, emu-sv, emu-mps: LocalConnection and this machine's workers
-    └── CloudRunner   pasqal:<DEVICE>, pasqal:EMU_*: PasqalCloudConnection (qpurun.run.cloud)
+    Runner              submit · resume · wait (progress is in the store) · refresh · cancel · stop
+    ├── LocalRunner     qutip, emu-sv, emu-mps: LocalConnection and this machine's workers
+    │   └── ClusterRunner   the same targets with --cluster: LocalConnection, jobs on a Dask cluster
+    │                       (qpurun.run.cluster; this process stores each result)
+    └── CloudRunner     pasqal:<DEVICE>, pasqal:EMU_*: PasqalCloudConnection (qpurun.run.cloud)
 
 Every runner writes what happens into the one SQLite store as it happens, so
 the commands read progress and results from the store alone, from any process.
@@ -14,6 +16,7 @@ the commands read progress and results from the store alone, from any process.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,6 +27,8 @@ from qpurun.run.targets import Target
 
 if TYPE_CHECKING:
     from qpurun.api import Experiment
+    from qpurun.config import ClusterSettings
+    from qpurun.run.connection import JobExecutor
 
 
 class BackendError(HintedError):
@@ -90,13 +95,20 @@ class LocalRunner:
         settings: Mapping[str, Any] | None = None,
         devices: tuple[Any, ...] = (),
         emulator: str | None = None,
+        executor: JobExecutor | None = None,
     ) -> None:
         from qpurun.run.connection import LocalConnection
 
         self.store = store
         self.target = target
         self.connection = LocalConnection(
-            store=store, workers=workers, devices=devices, target=target.name, settings=settings, emulator=emulator
+            store=store,
+            workers=workers,
+            devices=devices,
+            target=target.name,
+            settings=settings,
+            emulator=emulator,
+            executor=executor,
         )
 
     def describe(self) -> str:
@@ -171,8 +183,30 @@ def runner_for(
     settings: Mapping[str, Any] | None = None,
     devices: tuple[Any, ...] = (),
     cloud: Mapping[str, Any] | None = None,
+    cluster: ClusterSettings | None = None,
+    cluster_given: bool = False,
 ) -> Runner:
-    """The runner of a target. `cloud`: the Pasqal settings and credentials source (see qpurun.run.cloud)."""
+    """The runner of a target. `cloud`: the Pasqal settings and credentials source (see qpurun.run.cloud);
+    `cluster`: a Dask scheduler's address and TLS files, for a local target's jobs (see qpurun.run.cluster).
+
+    A project's `cluster` does not apply to a cloud target; `--cluster` (`cluster_given`) with one is refused.
+    """
+    if cluster is not None and cluster.address and (target.kind == "local" or cluster_given):
+        if target.kind != "local":
+            raise BackendError(
+                f"--cluster runs local emulators' jobs; {target.name} runs on Pasqal Cloud",
+                hint="use --backend qutip, emu-sv or emu-mps with --cluster, or drop --cluster",
+            )
+        from qpurun.run.cluster import ClusterRunner, security
+
+        # The workers import the emulator, not this process: whether they can is theirs to say.
+        tls = security(
+            cluster.address,
+            tls_ca_file=cluster.tls_ca_file,
+            tls_client_cert=cluster.tls_client_cert,
+            tls_client_key=cluster.tls_client_key,
+        )
+        return ClusterRunner(store, target, cluster.address, security=tls, settings=settings, devices=devices)
     missing = target.missing()
     if missing:
         raise BackendError(missing)
@@ -185,3 +219,61 @@ def runner_for(
 
 def warn(message: str) -> None:
     print(f"qpurun: warning: {message}", file=sys.stderr)
+
+
+# ---- how large a register each local emulator can hold here
+
+_GB = 2**30
+_AMPLITUDE = 16  # bytes of one complex128 amplitude
+
+
+def job_memory(atoms: int, target: str) -> int | None:
+    """About how many bytes one job of `atoms` two-level atoms needs on a local target (None: emu-mps).
+
+    qutip builds every term of the Hamiltonian as a sparse 2^N × 2^N operator, one diagonal per pair
+    of atoms, before summing them: about 2^N × 16 B × (N²/2 + N + 10) (measured at 16 atoms: 0.15 GB
+    beyond the interpreter's 0.35). emu-sv holds the state and its Lanczos vectors: about 2^N × 16 B × 30
+    (up to `max_krylov_dim` = 100 of them). emu-mps grows with entanglement (the bond dimension,
+    capped by `max_bond_dim`), not with 2^N: no estimate from the size alone.
+    """
+    amplitudes = (1 << atoms) * _AMPLITUDE
+    if target == "qutip":
+        return amplitudes * (atoms * atoms // 2 + atoms + 10)
+    if target == "emu-sv":
+        return amplitudes * 30
+    return None
+
+
+def available_memory() -> int | None:
+    """The memory this machine can give a new process now, in bytes (Linux: MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - not POSIX
+        return None
+
+
+def memory_warning(atoms: int, target: str, *, available: int | None = None, workers: int = 1) -> str | None:
+    """Why a job of `atoms` atoms will not fit in this machine's memory on `target` (with `workers` jobs at
+    once), naming the targets that can take it; None when it fits or cannot be told."""
+    need = job_memory(atoms, target)
+    free = available if available is not None else available_memory()
+    if need is None or free is None or need * workers <= free:
+        return None
+    others = [name for name in ("emu-sv",) if name != target and (job_memory(atoms, name) or 0) * workers <= free]
+    others += [
+        "emu-mps (its memory grows with entanglement, not 2^N)",
+        "pasqal:EMU_MPS",
+        "--cluster workers with the memory",
+    ]
+    each = f" each, {workers} at once" if workers > 1 else ""
+    return (
+        f"a job of {atoms} atoms needs about {need / _GB:.1f} GB on {target}{each}; this machine has "
+        f"{free / _GB:.1f} GB available. Targets that can take it: {', '.join(others)}"
+    )

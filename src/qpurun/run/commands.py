@@ -67,8 +67,10 @@ def project(args: argparse.Namespace, spec: str | None = None) -> Resolved:
     overrides = {"backend": getattr(args, "backend", None), "workers": getattr(args, "workers", None)}
     if getattr(args, "notify", None):
         overrides["notify"] = args.notify
+    if getattr(args, "cluster", None):
+        overrides["cluster.address"] = args.cluster
     try:
-        return resolve(start, overrides=overrides)
+        return resolve(start, overrides=overrides, flags={"cluster.address": "--cluster"})
     except ValueError as error:  # not a QxError: an override naming no key (a bug of ours)
         raise UsageProblem(str(error)) from None
 
@@ -305,8 +307,15 @@ def cloud_options(resolved: Resolved, *, anonymous: bool = False) -> dict[str, A
 
 
 def make_runner(
-    target: Target, store: Store, resolved: Resolved, *, workers: int | None = None, anonymous: bool = False
+    target: Target,
+    store: Store,
+    resolved: Resolved,
+    *,
+    workers: int | None = None,
+    anonymous: bool = False,
+    cluster: bool = False,
 ) -> Runner:
+    """`cluster`: run on the configured Dask cluster, if any (run and resume; --cluster or `cluster` in the file)."""
     with _environment():
         return runner_for(
             target,
@@ -314,6 +323,8 @@ def make_runner(
             workers=workers or resolved.config.workers,
             settings=resolved.settings_for_emulator(),
             cloud=cloud_options(resolved, anonymous=anonymous),
+            cluster=resolved.config.cluster if cluster else None,
+            cluster_given=resolved.sources.get("cluster.address") == "--cluster",
         )
 
 
@@ -369,7 +380,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     resolved = project(args, args.spec)
     target = target_of(args, resolved.config.backend)
     store = _store(resolved)
-    runner = make_runner(target, store, resolved, workers=args.workers)
+    runner = make_runner(target, store, resolved, workers=args.workers, cluster=True)
     values = template_values(args)
     experiment = compile_spec(
         args.spec,
@@ -456,13 +467,15 @@ def _warn_about_shots(experiment: Any, plan_shots: Any, target: str) -> None:
 # ---- resume
 
 
-def _batch_runner(args: argparse.Namespace, batch: Batch, store: Store, resolved: Resolved) -> Runner:
+def _batch_runner(
+    args: argparse.Namespace, batch: Batch, store: Store, resolved: Resolved, *, cluster: bool = False
+) -> Runner:
     """The runner of a stored batch: the target it was submitted to, whatever the configuration says now."""
     try:
         target = parse_target(batch.target)
     except ValueError:
         raise EnvironmentProblem(f"batch {batch.batch_id} names the unknown target {batch.target!r}") from None
-    return make_runner(target, store, resolved, workers=getattr(args, "workers", None))
+    return make_runner(target, store, resolved, workers=getattr(args, "workers", None), cluster=cluster)
 
 
 def _spec_dir(batch: Batch) -> str | None:
@@ -486,7 +499,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     _single_threaded_blas()
     store, batch, resolved = _stored(args)
     batch_id = batch.batch_id
-    runner = _batch_runner(args, batch, store, resolved)
+    runner = _batch_runner(args, batch, store, resolved, cluster=True)
     with _sigterm_as_interrupt(), _environment(), _stopping(runner):
         counts = store.counts(batch_id)
         remaining = (
@@ -763,6 +776,10 @@ def register(commands: Any) -> None:
         return parser
 
     notify_help = "POST a JSON summary to this webhook URL when the batch ends (a secret: never printed in full)"
+    cluster_help = (
+        "run the jobs on the Dask scheduler at ADDRESS (tcp://host:8786; default: `cluster` in qpurun.toml); "
+        "this process stores each result. Needs qpurun[dask]"
+    )
     run = add(
         "run",
         "run a spec's jobs as one batch on its target, durably",
@@ -775,6 +792,7 @@ def register(commands: Any) -> None:
     run.add_argument(
         "--workers", type=_positive, default=None, metavar="N", help="worker processes (default: the number of cores)"
     )
+    run.add_argument("--cluster", metavar="ADDRESS", help=cluster_help)
     run.add_argument("--out", metavar="DIR", help="output directory (default: runs/<name>-<timestamp>/)")
     run.add_argument("--json", action="store_true", help="print the results as JSON on stdout, no progress bar")
     run.set_defaults(handler=cmd_run)
@@ -836,6 +854,7 @@ def register(commands: Any) -> None:
         "--workers", type=_positive, default=None, metavar="N", help="worker processes (default: the number of cores)"
     )
     resume.add_argument("--retry-failed", action="store_true", help="also run again the jobs that ended in ERROR")
+    resume.add_argument("--cluster", metavar="ADDRESS", help=cluster_help)
     resume.add_argument("--notify", metavar="URL", help=notify_help)
     resume.add_argument("--json", action="store_true", help="print the results as JSON on stdout, no progress bar")
     resume.set_defaults(handler=cmd_resume)

@@ -45,7 +45,27 @@ from qpurun.run.store import Store, batch_status
 if typing.TYPE_CHECKING:
     from qpurun.language.catalog import BaseDevice
 
-__all__ = ["LocalConnection"]
+__all__ = ["JobExecutor", "LocalConnection"]
+
+
+class JobExecutor(typing.Protocol):
+    """What runs a connection's jobs and commits their ends to the store: `Executor` (this machine's
+    worker processes) or `qpurun.run.cluster.DaskExecutor` (a Dask cluster)."""
+
+    failure: Exception | None
+
+    @property
+    def workers(self) -> int: ...
+
+    def add(self, batch_id: str, token: str, indices: list[int], *, open: bool) -> None: ...
+
+    def closed(self, batch_id: str) -> None: ...
+
+    def holds(self, batch_id: str) -> bool: ...
+
+    def wait(self, batch_id: str, timeout: float | None = None) -> bool: ...
+
+    def stop(self) -> None: ...
 
 
 class LocalConnection(RemoteConnection):
@@ -63,6 +83,9 @@ class LocalConnection(RemoteConnection):
             default), `emu-sv` or `emu-mps` (see `qpurun.run.emulator`).
         settings: the emulator's settings: `dt` (ns), `max_bond_dim`, `gpu`.
         emulator: `module:function` that runs every job instead (for tests).
+        executor: what runs the jobs instead of this machine's worker processes, with the
+            same interface (`qpurun.run.cluster.DaskExecutor`: a Dask cluster); `workers`
+            and `emulator` are then its business.
     """
 
     def __init__(
@@ -75,13 +98,16 @@ class LocalConnection(RemoteConnection):
         target: str = "qutip",
         settings: Mapping[str, Any] | None = None,
         emulator: str | None = None,
+        executor: JobExecutor | None = None,
     ) -> None:
         self.store = store if isinstance(store, Store) else Store(store)
         self.noise = dict(noise or {})
         self.target = target
         self.settings = dict(settings or {})
         self._devices = {device.name: device for device in devices}
-        self._executor = Executor(self.store, workers=workers, emulator=emulator)
+        self._executor: JobExecutor = (
+            executor if executor is not None else Executor(self.store, workers=workers, emulator=emulator)
+        )
         self._metadata: dict[str, Any] = {}
         self._lock = threading.Lock()
 

@@ -114,58 +114,88 @@ class _Worker:
 
 
 @dataclass
-class _Batch:
+class Batch:
+    """A batch's jobs as an executor holds them: the runner token, whether more may come, and
+    the indices not yet ended."""
+
     token: str
     open: bool
     outstanding: set[int] = field(default_factory=set)
 
 
-class Executor:
-    """Runs queued jobs of one or more batches on `workers` processes.
+class BatchQueue:
+    """The bookkeeping every executor shares (this machine's workers, a Dask cluster): which
+    batches it holds, and waiting for one to end. Subclasses set the attributes in `__init__`
+    and run a dispatcher thread (`_ensure_thread`) that ends jobs with `_condition` held."""
 
-    `emulator`: `module:function` that runs every job (a test's faulty one, say);
-    by default each batch's jobs run on the emulator of its target.
-    """
+    failure: Exception | None
+    _batches: dict[str, Batch]
+    _condition: threading.Condition
+    _thread: threading.Thread | None
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        workers: int | None = None,
-        emulator: str | None = None,
-        on_job_end: Callable[[str, int, str], None] | None = None,
-    ) -> None:
-        self.store = store
-        self.workers = workers if workers is not None else default_workers()
-        if self.workers < 1:
-            raise ValueError(f"workers must be at least 1, not {self.workers}")
-        self.emulator = emulator
-        self.on_job_end = on_job_end
-        self.failure: Exception | None = None
-        self._queue: collections.deque[tuple[str, int]] = collections.deque()
-        self._reserved: collections.deque[tuple[str, int, str]] = collections.deque()
-        self._batches: dict[str, _Batch] = {}
-        self._pool: list[_Worker] = []
-        self._condition = threading.Condition()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._context: Any = None
+    _stop: threading.Event
+    _queue: collections.deque[tuple[str, int]]
+    store: store_module.Store
+    _thread_name = "qpurun-dispatcher"
+    _errors: tuple[type[Exception], ...] = (store_module.StoreError,)
+    """What the dispatcher's loop raises on purpose: it becomes `failure` as it is."""
 
-    # ---- the caller's side
+    def _loop(self) -> None:
+        raise NotImplementedError
 
-    def add(self, batch_id: str, token: str, indices: list[int], *, open: bool) -> None:
-        """Queue jobs of a batch this process holds the runner token of."""
+    def _shutdown(self) -> None:
+        raise NotImplementedError
+
+    def _failed(self, error: BaseException) -> Exception:
+        """The executor's own error for what broke its dispatcher (a lost scheduler, a bug of ours)."""
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except self._errors as error:
+            self.failure = error
+        except BaseException as error:  # a bug of ours, or the cluster gone: keep the store consistent
+            self.failure = self._failed(error)
+        finally:
+            try:
+                self._shutdown()
+            except store_module.StoreError as error:
+                self.failure = self.failure or error
+            with self._condition:
+                self._thread = None
+                restart = bool(self._queue) and not self._stop.is_set() and self.failure is None
+                self._condition.notify_all()
+            if restart:  # jobs were added while this thread was winding down
+                self._ensure_thread()
+
+    def _ended(self, batch_id: str, index: int) -> None:
         with self._condition:
-            batch = self._batches.setdefault(batch_id, _Batch(token, open))
-            batch.open = open
-            batch.outstanding.update(indices)
-            self._queue.extend((batch_id, i) for i in indices)
+            batch = self._batches.get(batch_id)
+            if batch is not None:
+                batch.outstanding.discard(index)
             self._condition.notify_all()
-            idle = self._thread is None
-            pending = len(self._queue)
-        if idle and pending:
-            self._prefork(min(self.workers, pending))
-        self._ensure_thread()
+
+    def _retire_finished(self) -> None:
+        """Batches with nothing outstanding and closed: give up the runner token (lock held)."""
+        for batch_id, batch in list(self._batches.items()):
+            if not batch.outstanding and not batch.open:
+                self.store.release(batch_id, batch.token)
+                del self._batches[batch_id]
+                self._forget(batch_id)
+
+    def _forget(self, batch_id: str) -> None:
+        """What a subclass keeps per batch, dropped when the batch is retired."""
+
+    def _ensure_thread(self) -> None:
+        with self._condition:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self.failure = None
+            # Not a daemon: a script that submits and returns still gets its batch finished.
+            self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=False)
+            self._thread.start()
 
     def closed(self, batch_id: str) -> None:
         with self._condition:
@@ -191,6 +221,56 @@ class Executor:
             raise self.failure
         return bool(done)
 
+
+class Executor(BatchQueue):
+    """Runs queued jobs of one or more batches on `workers` processes.
+
+    `emulator`: `module:function` that runs every job (a test's faulty one, say);
+    by default each batch's jobs run on the emulator of its target.
+    """
+
+    _errors = (StoreError, ExecutorError)
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        workers: int | None = None,
+        emulator: str | None = None,
+        on_job_end: Callable[[str, int, str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.workers = workers if workers is not None else default_workers()
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, not {self.workers}")
+        self.emulator = emulator
+        self.on_job_end = on_job_end
+        self.failure: Exception | None = None
+        self._queue: collections.deque[tuple[str, int]] = collections.deque()
+        self._reserved: collections.deque[tuple[str, int, str]] = collections.deque()
+        self._batches: dict[str, Batch] = {}
+        self._pool: list[_Worker] = []
+        self._condition = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._context: Any = None
+
+    # ---- the caller's side
+
+    def add(self, batch_id: str, token: str, indices: list[int], *, open: bool) -> None:
+        """Queue jobs of a batch this process holds the runner token of."""
+        with self._condition:
+            batch = self._batches.setdefault(batch_id, Batch(token, open))
+            batch.open = open
+            batch.outstanding.update(indices)
+            self._queue.extend((batch_id, i) for i in indices)
+            self._condition.notify_all()
+            idle = self._thread is None
+            pending = len(self._queue)
+        if idle and pending:
+            self._prefork(min(self.workers, pending))
+        self._ensure_thread()
+
     def stop(self) -> None:
         """Stop now: terminate the workers; running jobs go back to PENDING."""
         self._stop.set()
@@ -202,34 +282,8 @@ class Executor:
 
     # ---- the dispatcher thread
 
-    def _ensure_thread(self) -> None:
-        with self._condition:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stop.clear()
-            self.failure = None
-            # Not a daemon: a script that submits and returns still gets its batch finished.
-            self._thread = threading.Thread(target=self._run, name="qpurun-dispatcher", daemon=False)
-            self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._loop()
-        except (StoreError, ExecutorError) as error:
-            self.failure = error
-        except BaseException as error:  # pragma: no cover - a bug of ours; keep the store consistent
-            self.failure = ExecutorError(f"the dispatcher failed: {type(error).__name__}: {error}")
-        finally:
-            try:
-                self._shutdown()
-            except StoreError as error:
-                self.failure = self.failure or error
-            with self._condition:
-                self._thread = None
-                restart = bool(self._queue) and not self._stop.is_set() and self.failure is None
-                self._condition.notify_all()
-            if restart:  # jobs were added while this thread was winding down
-                self._ensure_thread()
+    def _failed(self, error: BaseException) -> Exception:  # pragma: no cover - a bug of ours
+        return ExecutorError(f"the dispatcher failed: {type(error).__name__}: {error}")
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -257,7 +311,7 @@ class Executor:
             claim = self.store.claim(batch_id, index)
             if claim is not None:
                 return batch_id, index, claim
-            self._ended(batch_id, index, "SKIPPED")
+            self._job_ended(batch_id, index, "SKIPPED")
 
     def _take(self) -> tuple[str, int, str] | None:
         return self._reserved.popleft() if self._reserved else self._next_task()
@@ -338,7 +392,7 @@ class Executor:
             elif kind == "done":
                 _, batch_id, index, _claim, status = message
                 worker.task = None
-                self._ended(batch_id, index, status)
+                self._job_ended(batch_id, index, status)
             elif kind == "store-error":
                 worker.task = None
                 raise getattr(store_module, message[1], StoreError)(message[2], hint=message[3])
@@ -360,23 +414,12 @@ class Executor:
             batch_id, index, claim = with_task
             reason = f"the worker process died while running this job: {describe_exit(worker.process.exitcode)}"
             self.store.finish(batch_id, index, claim, error=reason)
-            self._ended(batch_id, index, "ERROR")
+            self._job_ended(batch_id, index, "ERROR")
 
-    def _ended(self, batch_id: str, index: int, status: str) -> None:
-        with self._condition:
-            batch = self._batches.get(batch_id)
-            if batch is not None:
-                batch.outstanding.discard(index)
-            self._condition.notify_all()
+    def _job_ended(self, batch_id: str, index: int, status: str) -> None:
+        self._ended(batch_id, index)
         if self.on_job_end is not None and status != "SKIPPED":
             self.on_job_end(batch_id, index, status)
-
-    def _retire_finished(self) -> None:
-        """Batches with nothing outstanding and closed: give up the runner token (lock held)."""
-        for batch_id, batch in list(self._batches.items()):
-            if not batch.outstanding and not batch.open:
-                self.store.release(batch_id, batch.token)
-                del self._batches[batch_id]
 
     def _shutdown(self) -> None:
         for worker in self._pool:
