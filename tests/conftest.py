@@ -63,3 +63,10 @@ def assert_close(actual: Any, expected: Any, path: str = "$") -> None:
     else:
         assert isinstance(actual, int | float) and not isinstance(actual, bool), f"{path}: {actual!r}"
         assert math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-9), f"{path}: {actual!r} != {expected!r}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The Dask tests run last: a `distributed.Client` leaves its event-loop and offload threads in
+    this process, and the validator rightly refuses to fork a threaded process, so the tests of its
+    forked workers (tests/test_validate.py) would otherwise lose their subject."""
+    items.sort(key=lambda item: "run/test_cluster.py" in item.nodeid)  # stable: the rest keep their order
