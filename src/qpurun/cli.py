@@ -49,6 +49,19 @@ def _for_target(args: argparse.Namespace, path: str) -> dict[str, Any]:
     return {"target": target, "remote_devices": remote_devices(store), "store": store}
 
 
+def _compile(args: argparse.Namespace, path: str, context: dict[str, Any] | None = None) -> Any:
+    """The spec at `path` compiled with the command line's spec options, for the target in `context`."""
+    context = context or _for_target(args, path)
+    return compile_spec(
+        path,
+        target=context["target"],
+        remote_devices=context["remote_devices"],
+        values=template_values(args),
+        allow_paths=args.allow_path,
+        split_runs=args.split_runs,
+    )
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from qpurun.run.commands import device_note
 
@@ -57,14 +70,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for path in args.specs:
         try:
             context = _for_target(args, path)
-            experiment = compile_spec(
-                path,
-                target=context["target"],
-                remote_devices=context["remote_devices"],
-                values=template_values(args),
-                allow_paths=args.allow_path,
-                split_runs=args.split_runs,
-            )
+            experiment = _compile(args, path, context)
         except QxError as error:
             status = EXIT_SPEC_ERROR
             if args.json:
@@ -130,15 +136,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    context = _for_target(args, args.spec)
-    experiment = compile_spec(
-        args.spec,
-        target=context["target"],
-        remote_devices=context["remote_devices"],
-        values=template_values(args),
-        allow_paths=args.allow_path,
-        split_runs=args.split_runs,
-    )
+    experiment = _compile(args, args.spec)
     output = experiment.sequence_json() if args.emit == "sequence" else json.dumps(experiment.job_params, indent=2)
     if args.output:
         try:
@@ -155,15 +153,7 @@ def cmd_draw(args: argparse.Namespace) -> int:
 
     use_backend(window=args.show)  # before compiling imports Pulser, and Pulser pyplot
     output = output_path(args.output, args.spec, args.job) if args.output or not args.show else None
-    context = _for_target(args, args.spec)
-    experiment = compile_spec(
-        args.spec,
-        target=context["target"],
-        remote_devices=context["remote_devices"],
-        values=template_values(args),
-        allow_paths=args.allow_path,
-        split_runs=args.split_runs,
-    )
+    experiment = _compile(args, args.spec)
     write(experiment, job=args.job, output=output, window=args.show)
     if output is not None:
         print(output)
