@@ -241,12 +241,7 @@ class DaskExecutor(BatchQueue):
 
     def stop(self) -> None:
         """Stop now: cancel the tasks in flight (their jobs go back to PENDING) and close the client."""
-        self._stop.set()
-        with self._condition:
-            self._condition.notify_all()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
+        super().stop()
         if self._own_client and self._client is not None:
             with contextlib.suppress(Exception):  # closing a client whose scheduler is gone
                 self._client.close(timeout=5)

@@ -169,6 +169,15 @@ class BatchQueue:
             if restart:  # jobs were added while this thread was winding down
                 self._ensure_thread()
 
+    def stop(self) -> None:
+        """Stop now: the dispatcher ends what runs (its jobs go back to PENDING), and this waits for it."""
+        self._stop.set()
+        with self._condition:
+            self._condition.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
     def _ended(self, batch_id: str, index: int) -> None:
         with self._condition:
             batch = self._batches.get(batch_id)
@@ -270,15 +279,6 @@ class Executor(BatchQueue):
         if idle and pending:
             self._prefork(min(self.workers, pending))
         self._ensure_thread()
-
-    def stop(self) -> None:
-        """Stop now: terminate the workers; running jobs go back to PENDING."""
-        self._stop.set()
-        with self._condition:
-            self._condition.notify_all()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
 
     # ---- the dispatcher thread
 
