@@ -426,8 +426,9 @@ def page(
 """
 
 
-def build(store: Store, batch: Batch) -> str:
-    """The report of a stored batch, as HTML text."""
+def build(store: Store, batch: Batch, *, drawn: tuple[Picture, Picture] | None = None) -> str:
+    """The report of a stored batch, as HTML text. `drawn`: the register and schedule, drawn already
+    (by `draw_while_running`); else they are drawn now."""
     from qpurun import plot
     from qpurun.batch_results import results as read
 
@@ -437,9 +438,7 @@ def build(store: Store, batch: Batch) -> str:
         coordinates: list[Any] | None = plot.register_coordinates(batch.sequence_json, results)
     except Exception:  # positions only choose the plots; without them, there are fewer
         coordinates = None
-    stored = store.jobs(batch.batch_id)
-    first = stored[0].variables if stored else {}  # Pulser's units, as the job ran
-    register, schedule = drawings(batch, first)
+    register, schedule = drawn or drawings(batch, _first_job(store, batch.batch_id))
     return page(
         results,
         batch,
@@ -450,9 +449,19 @@ def build(store: Store, batch: Batch) -> str:
     )
 
 
-def write(store: Store, batch: Batch, path: Path) -> Path:
+def _first_job(store: Store, batch_id: str) -> dict[str, Any]:
+    """Job 0's variables, in Pulser's units, as the job ran (the drawings show that job)."""
+    from qpurun.run.store import StoreError
+
+    try:
+        return dict(store.job(batch_id, 0).variables)
+    except StoreError:  # a batch of no jobs
+        return {}
+
+
+def write(store: Store, batch: Batch, path: Path, *, drawn: tuple[Picture, Picture] | None = None) -> Path:
     """Write the report of a stored batch to `path`."""
-    text = build(store, batch)
+    text = build(store, batch, drawn=drawn)
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as error:
@@ -460,16 +469,32 @@ def write(store: Store, batch: Batch, path: Path) -> Path:
     return path
 
 
-def write_into_run(store: Store, batch_id: str, out_dir: Path) -> Path | None:
+def draw_while_running(store: Store, batch_id: str) -> tuple[Picture, Picture] | None:
+    """The register and the schedule, which no result changes, drawn while the jobs run: at the
+    end only the plots are left to draw, and the run ends seconds sooner. None when they cannot
+    be drawn now (the end of the run tries again, and says why)."""
+    from qpurun.draw import use_backend
+
+    try:
+        use_backend()  # the command line draws to files only
+        return drawings(store.batch(batch_id), _first_job(store, batch_id))
+    except Exception:
+        return None
+
+
+def write_into_run(
+    store: Store, batch_id: str, out_dir: Path, *, drawn: tuple[Picture, Picture] | None = None
+) -> Path | None:
     """At the end of `qpurun run`: `report.html` in the run's directory; a failure is a warning (the
-    results are written and stored, and `qpurun report` makes the page again), never the run's."""
+    results are written and stored, and `qpurun report` makes the page again), never the run's.
+    `drawn`: the pictures `draw_while_running` made."""
     from qpurun.draw import use_backend
     from qpurun.run.backends import warn
 
     path = out_dir / REPORT
     try:
         use_backend()  # the command line draws to files only
-        return write(store, store.batch(batch_id), path)
+        return write(store, store.batch(batch_id), path, drawn=drawn)
     except Exception as error:
         warn(f"no {REPORT} written: {error}; `qpurun report {batch_id[:12]} -o {path}` tries again")
         return None

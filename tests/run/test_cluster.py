@@ -198,6 +198,29 @@ def test_the_client_killed_mid_batch_then_resume_runs_only_the_rest(home: Path, 
     assert qpurun("status", batch_id, "--json").json()["status"] == "DONE"
 
 
+def test_ctrl_c_gives_back_the_claims_and_the_hint_resumes_on_the_cluster(home: Path, qpurun, cluster: Any) -> None:  # type: ignore[no-untyped-def]
+    spec = six_atoms(home.parent, 12)
+    address = cluster.scheduler.address
+    process = spawn(home, "run", str(spec), "--cluster", address, "--out", "out")
+    wait_until(lambda: sum(r[2] == "DONE" for r in rows(home)) >= 2, process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    (batch_id,) = {r[0] for r in rows(home)}
+    command = f"qpurun resume {batch_id} --cluster {address}"
+    assert f"`{command}` runs the rest" in err, err
+    assert err.count("interrupted") == 1 and "Traceback" not in err, err
+    before = {r[1]: r for r in rows(home)}
+    assert all(r[2] in ("DONE", "PENDING") for r in before.values()), "a claim was left RUNNING"
+    assert sum(r[2] == "PENDING" for r in before.values()) > 0, "the interrupt came too late to test anything"
+
+    outcome = qpurun(*command.split()[1:])
+    assert outcome.code == 0, outcome.err
+    after = {r[1]: r for r in rows(home)}
+    assert all(r[2] == "DONE" for r in after.values())
+    assert all(after[index] == row for index, row in before.items() if row[2] == "DONE")
+
+
 # ---- faults inside a job, with DaskExecutor under a LocalConnection
 
 

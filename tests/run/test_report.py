@@ -202,7 +202,7 @@ def test_a_report_that_fails_is_a_warning_not_a_failed_run(tmp_path: Path, monke
     monkeypatch.chdir(tmp_path)
     (tmp_path / "single.qx").write_text(SINGLE)
 
-    def fail(store: Store, batch: Any) -> str:
+    def fail(store: Store, batch: Any, **drawn: Any) -> str:
         raise RuntimeError("the drawing broke")
 
     monkeypatch.setattr(report, "build", fail)
@@ -211,6 +211,30 @@ def test_a_report_that_fails_is_a_warning_not_a_failed_run(tmp_path: Path, monke
     assert "qpurun: warning: no report.html written: the drawing broke" in outcome.err
     assert "report:" not in outcome.out and "results: out/results.csv" in outcome.out
     assert (tmp_path / "out" / "results.csv").is_file() and not (tmp_path / "out" / "report.html").exists()
+
+
+def test_the_register_and_schedule_are_drawn_once_while_the_jobs_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They need no result: drawn while the jobs run, the run ends that much sooner."""
+    monkeypatch.setenv("QPURUN_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "single.qx").write_text(SINGLE)
+    drawn = report.drawings
+    results_written: list[bool] = []
+
+    def counted(batch: Any, first_job: Any) -> Any:
+        results_written.append((tmp_path / "out" / "results.csv").exists())
+        return drawn(batch, first_job)
+
+    monkeypatch.setattr(report, "drawings", counted)
+    outcome = _main("run", "single.qx", "--workers", "1", "--out", "out")
+    assert outcome.code == 0, outcome.err
+    assert results_written == [False]  # once, before the end of the run
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    register = page[page.index('id="register"') : page.index('id="schedule"')]
+    schedule = page[page.index('id="schedule"') : page.index('id="jobs"')]
+    assert "<img" in register and "<img" in schedule and "placeholder" not in register + schedule
 
 
 # ---- in a browser

@@ -19,9 +19,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from qpurun.command import (
     EXIT_OK,
@@ -47,7 +47,14 @@ from qpurun.run.store import Batch, JobRow, Store, StoreError, batch_status
 from qpurun.run.targets import Target, parse_target
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from qpurun.config import Resolved
+    from qpurun.report import Picture
+
+    Drawn: TypeAlias = tuple[Picture, Picture] | None  # the report's register and schedule, drawn during the run
+
+_T = TypeVar("_T")
 
 STORE_EPILOG = """
 The batch and every result are stored in SQLite under $QPURUN_HOME (default: the
@@ -179,15 +186,35 @@ def _stopping(runner: Runner) -> Iterator[None]:
         runner.stop()
 
 
-def _follow(runner: Runner, batch_id: str, *, show: bool, label: str) -> None:
-    """Wait for the batch, drawing progress; on Ctrl-C stop following and say how to resume."""
+def _resume_command(args: argparse.Namespace, batch_id: str) -> str:
+    """How to carry on with a batch: on the cluster it ran on, when that was given as --cluster
+    (a cluster in qpurun.toml is found again without it)."""
+    cluster = getattr(args, "cluster", None)
+    return f"qpurun resume {batch_id}" + (f" --cluster {cluster}" if cluster else "")
+
+
+def _follow(
+    runner: Runner,
+    batch_id: str,
+    *,
+    show: bool,
+    label: str,
+    resume: str,
+    meanwhile: Callable[[], _T] | None = None,
+) -> _T | None:
+    """Wait for the batch, drawing progress; on Ctrl-C stop following and say how to resume (`resume`,
+    the command). `meanwhile`: work for this process while the jobs run (its value is returned)."""
     store: Store = runner.store
     remote = store.batch(batch_id).remote
     counts = store.counts(batch_id)
     total = sum(counts.values())
     ended = counts.get("DONE", 0) + counts.get("ERROR", 0)
     progress = Progress(total, ended, stream=sys.stderr, enabled=show, label=label)
+    done_meanwhile: _T | None = None
     try:
+        progress.update(ended, counts.get("ERROR", 0))
+        if meanwhile is not None:
+            done_meanwhile = meanwhile()
         while True:
             finished = runner.wait(batch_id, timeout=0.2)
             counts = store.counts(batch_id)
@@ -198,9 +225,7 @@ def _follow(runner: Runner, batch_id: str, *, show: bool, label: str) -> None:
     except (StoreError, ExecutorError, BackendError) as error:
         progress.finish()
         runner.stop()
-        raise EnvironmentProblem(
-            f"{error}\n  the batch is {batch_id}: `qpurun resume {batch_id}` continues it"
-        ) from None
+        raise EnvironmentProblem(f"{error}\n  the batch is {batch_id}: `{resume}` continues it") from None
     except KeyboardInterrupt:
         with deaf_to_interrupts():
             progress.finish()
@@ -210,15 +235,27 @@ def _follow(runner: Runner, batch_id: str, *, show: bool, label: str) -> None:
             done = counts.get("DONE", 0)
             print(
                 f"qpurun: interrupted; batch {batch_id} is stored with {done} of {count_jobs(total)} done\n"
-                f"  hint: {where}`qpurun resume {batch_id}` " + ("follows it again" if remote else "runs the rest"),
+                f"  hint: {where}`{resume}` " + ("follows it again" if remote else "runs the rest"),
                 file=sys.stderr,
             )
         raise Interrupted from None
     finally:
         progress.finish()
+    return done_meanwhile
 
 
-def _finish(store: Store, batch: Batch, *, as_json: bool, out_dir: Path | None) -> int:
+def _pictures(store: Store, batch_id: str, out_dir: Path | None) -> Callable[[], Drawn]:
+    """The report's register and schedule, drawn while the jobs run (when there is a report to write)."""
+
+    def draw() -> Drawn:
+        from qpurun.report import draw_while_running
+
+        return draw_while_running(store, batch_id) if out_dir is not None else None
+
+    return draw
+
+
+def _finish(store: Store, batch: Batch, *, as_json: bool, out_dir: Path | None, drawn: Drawn = None) -> int:
     """Write the results files, print the summary (or JSON), and choose the exit code."""
     jobs = output.merge_parts(store.jobs(batch.batch_id), store.parts(batch.batch_id))
     batch = store.batch(batch.batch_id)
@@ -233,7 +270,7 @@ def _finish(store: Store, batch: Batch, *, as_json: bool, out_dir: Path | None) 
             ) from None
         from qpurun.report import write_into_run
 
-        report = write_into_run(store, batch.batch_id, out_dir)  # a failure is a warning
+        report = write_into_run(store, batch.batch_id, out_dir, drawn=drawn)  # a failure is a warning
     if as_json:
         print(json.dumps(output.results_json(batch, jobs, status), indent=2))
     else:
@@ -443,8 +480,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 raise Interrupted from None
             raise
         batch = store.batch(batch_id)
-        _follow(runner, batch_id, show=not args.json, label=experiment.name)
-        code = _finish(store, batch, as_json=args.json, out_dir=out_dir)
+        drawn = _follow(
+            runner,
+            batch_id,
+            show=not args.json,
+            label=experiment.name,
+            resume=_resume_command(args, batch_id),
+            meanwhile=_pictures(store, batch_id, out_dir),
+        )
+        code = _finish(store, batch, as_json=args.json, out_dir=out_dir, drawn=drawn)
     _notify(resolved, batch_id, store)
     return code
 
@@ -509,11 +553,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
         if not args.json:
             verb = "following" if batch.remote else "resuming"
             print(f"batch {batch_id}: {verb} {remaining} of {count_jobs(sum(counts.values()))}", file=sys.stderr)
-        _follow(runner, batch_id, show=not args.json, label=batch.name)
         out_dir = Path(batch.out_dir) if batch.out_dir else None
+        drawn = _follow(
+            runner,
+            batch_id,
+            show=not args.json,
+            label=batch.name,
+            resume=_resume_command(args, batch_id),
+            meanwhile=_pictures(store, batch_id, out_dir),
+        )
         if out_dir is not None and not (out_dir / "sequence.json").is_file():
             output.write_inputs(out_dir, batch, store.jobs(batch_id))
-        code = _finish(store, batch, as_json=args.json, out_dir=out_dir)
+        code = _finish(store, batch, as_json=args.json, out_dir=out_dir, drawn=drawn)
     _notify(resolved, batch_id, store)
     return code
 
