@@ -69,4 +69,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """The Dask tests run last: a `distributed.Client` leaves its event-loop and offload threads in
     this process, and the validator rightly refuses to fork a threaded process, so the tests of its
     forked workers (tests/test_validate.py) would otherwise lose their subject."""
-    items.sort(key=lambda item: "run/test_cluster.py" in item.nodeid)  # stable: the rest keep their order
+    items.sort(key=lambda item: "run/test_cluster" in item.nodeid)  # stable: the rest keep their order

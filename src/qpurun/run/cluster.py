@@ -121,16 +121,20 @@ def security(
     tls_client_cert: Path | None = None,
     tls_client_key: Path | None = None,
 ) -> Any:
-    """Dask's `Security` for the configured TLS files (None without any: Dask's own configuration applies).
+    """Dask's `Security` for the configured TLS files (None for a `tcp://` address without any: Dask's own
+    configuration applies).
 
     With TLS files the connection must be encrypted: a `tcp://` address is refused here rather than
-    sending the sequence in the clear.
+    sending the sequence in the clear. A `tls://` address needs a CA and a client certificate, from the
+    files or from Dask's configuration (`distributed.comm.tls.*`): without them Dask has no SSL context
+    to connect with, and says so with a TypeError.
     """
     files = {"tls_ca_file": tls_ca_file, "tls_client_cert": tls_client_cert, "tls_client_key": tls_client_key}
     given = {name: str(path) for name, path in files.items() if path is not None}
-    if not given:
+    encrypted = address.startswith("tls://")
+    if not given and not encrypted:
         return None
-    if not address.startswith("tls://"):
+    if not encrypted:
         raise BackendError(
             f"the cluster address {address} is not encrypted, but TLS files are configured",
             hint='write it as tls://host:port (the scheduler started with `--tls-ca-file ...`): cluster.address = "tls://..."',
@@ -138,9 +142,19 @@ def security(
     for name, path in given.items():
         if not Path(path).is_file():
             raise BackendError(f"cluster.{name}: no file {path}", hint="paths in qpurun.toml are relative to it")
-    from distributed import Security
-
-    return Security(require_encryption=True, **given)
+    try:
+        from distributed import Security
+    except ImportError:
+        return None  # connect() says what to install
+    tls = Security(require_encryption=True, **given)  # what is not given comes from Dask's configuration
+    missing = [f"cluster.{name}" for name in ("tls_ca_file", "tls_client_cert") if not getattr(tls, name)]
+    if missing:
+        raise BackendError(
+            f"the cluster address {address} is encrypted, but no {' or '.join(missing)} is configured",
+            hint="a tls:// scheduler accepts only a client whose certificate its CA signed: set tls_ca_file, "
+            "tls_client_cert and tls_client_key under [cluster] in qpurun.toml (paths relative to it)",
+        )
+    return tls
 
 
 def connect(address: str, *, security: Any = None, timeout: float = CONNECT_TIMEOUT) -> Any:
@@ -154,9 +168,18 @@ def connect(address: str, *, security: Any = None, timeout: float = CONNECT_TIME
     try:
         return Client(address, security=security, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as error:
+        from distributed.comm.core import CommClosedError, FatalCommClosedError
+
+        hint = "start one (`dask scheduler`, then `dask worker ADDRESS` on each machine) or check --cluster"
+        if isinstance(error, FatalCommClosedError):  # the scheduler answered; the TLS handshake failed
+            hint = (
+                "check [cluster] in qpurun.toml: tls_ca_file must be the CA that signed the scheduler's "
+                "certificate, and tls_client_cert (with tls_client_key) one that the scheduler's CA signed"
+            )
+        elif isinstance(error, CommClosedError) and address.startswith("tcp://"):  # something answered, then hung up
+            hint += "; if the scheduler uses TLS, write the address as tls://"
         raise BackendError(
-            f"cannot reach the Dask scheduler at {address}: {type(error).__name__}: {error}",
-            hint="start one (`dask scheduler`, then `dask worker ADDRESS` on each machine) or check --cluster",
+            f"cannot reach the Dask scheduler at {address}: {type(error).__name__}: {error}", hint=hint
         ) from None
 
 
