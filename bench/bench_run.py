@@ -118,7 +118,7 @@ def main() -> None:
     cpus: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         env = dict(os.environ, QPURUN_HOME=str(Path(scratch) / "home"))
-        qpurun = [sys.executable, "-c", "import sys; from qpurun.cli import main; sys.exit(main())"]
+        qpurun = [sys.executable, "-c", "from qpurun.cli import entry; entry()"]
         for round_ in range(args.repeat):
             contenders = {
                 "plain Pulser loop": [sys.executable, __file__, "--plain"],

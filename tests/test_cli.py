@@ -53,6 +53,41 @@ def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
     assert "Traceback" not in error and "BrokenPipe" not in error
 
 
+def test_the_command_skips_python_s_teardown_but_not_what_an_exit_must_do(tmp_path: Path) -> None:
+    """`qpurun` ends with os._exit (tearing down Pulser and torch costs 1-2 s): its exit code, its whole
+    output, the store's WAL folded into the file, atexit handlers, and other threads still waited for."""
+    env = _env(tmp_path)
+    spec = tmp_path / "single.qx"
+    spec.write_text((ROOT / "specs" / "rabi.qx").read_text().replace("t = 100 ns .. 2 us step 100 ns", "t = 100 ns"))
+    done = subprocess.run(
+        [sys.executable, "-m", "qpurun", "run", str(spec), "--json", "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("}") and '"status": "DONE"' in done.stdout  # flushed, whole
+    home = tmp_path / "home"
+    assert (home / "store.sqlite3").is_file()
+    assert not (home / "store.sqlite3-wal").exists()  # the last connection closed: every result is in the file
+    failed = subprocess.run([sys.executable, "-m", "qpurun", "status", "no-such-batch"], capture_output=True, env=env)
+    assert failed.returncode == 3
+
+    script = (  # a thread that outlives the command, and an atexit handler
+        "import atexit, sys, threading, time\n"
+        "from qpurun import cli\n"
+        "returned, command = threading.Event(), cli.main\n"
+        "cli.main = lambda: (command(), returned.set())[0]\n"
+        "atexit.register(lambda: print('atexit ran', flush=True))\n"
+        "threading.Thread(target=lambda: (returned.wait(), time.sleep(0.3), print('thread done'))).start()\n"
+        "sys.argv = ['qpurun', 'runs']\n"
+        "cli.entry()\n"
+    )
+    ended = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert ended.returncode == 0, ended.stderr
+    assert ended.stdout.endswith("single.qx\nthread done\natexit ran\n"), ended.stdout
+
+
 def _help_exit_codes(command: str) -> dict[int, str]:
     import contextlib
     import io

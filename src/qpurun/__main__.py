@@ -1,7 +1,5 @@
 """`python -m qpurun ...` is the `qpurun` command."""
 
-import sys
+from qpurun.cli import entry
 
-from qpurun.cli import main
-
-sys.exit(main())
+entry()

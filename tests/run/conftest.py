@@ -19,7 +19,7 @@ SPECS = ROOT / "specs"
 RUN_SPECS = Path(__file__).resolve().parent / "specs"
 # What the `qpurun` console script runs. (Not `python -m qpurun.cli`: that runs cli.py as `__main__`, a second
 # copy of the module whose EnvironmentProblem is not the one the commands raise.)
-QPURUN = [sys.executable, "-c", "import sys; from qpurun.cli import main; sys.exit(main())"]
+QPURUN = [sys.executable, "-c", "from qpurun.cli import entry; entry()"]
 
 
 @dataclass

@@ -44,6 +44,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -341,6 +342,16 @@ def _job(row: sqlite3.Row) -> JobRow:
 _NEW_FILE_SECONDS = 5.0
 """How long an empty store file may be one that another process is creating."""
 
+_OPEN: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Close this thread's connection to every store of this process (the `qpurun` command, ending
+    without Python's teardown): the last connection to close folds the WAL into the file, so that
+    `store.sqlite3` alone holds every result."""
+    for store in list(_OPEN):
+        store.close()
+
 
 class Store:
     """The SQLite store at `path`; one connection per thread, opened on first use."""
@@ -353,6 +364,7 @@ class Store:
         self.timeout = timeout
         self._local = threading.local()
         self._pid = os.getpid()
+        _OPEN.add(self)
 
     # ---- connection and errors
 
