@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,5 +17,6 @@ def run_job(
     if variables.get("t") == 300:
         raise RuntimeError("the emulator broke on purpose (t = 300)")
     if variables.get("t") == 500:
+        time.sleep(0.3)  # long enough for the runner to have sent this worker its next job
         os.kill(os.getpid(), signal.SIGKILL)  # the worker dies mid-job
     return emulate(sequence, variables, runs, noise, settings)

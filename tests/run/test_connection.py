@@ -84,6 +84,18 @@ def test_a_failing_job_and_a_dying_worker_cost_only_their_job(home: Path, rabi: 
     assert len(remote.get_available_results()) == 18
 
 
+def test_the_job_waiting_in_a_dead_worker_s_pipe_runs_elsewhere(home: Path, rabi: qpurun.Experiment) -> None:
+    """A worker is sent its next job while it runs one (so it never waits for the runner between
+    two); when it dies, that next job was never started: it is not blamed, and runs once, elsewhere."""
+    params = [{"runs": 10, "variables": {"t": t}} for t in (500, 100, 200)]
+    with LocalConnection(workers=1, emulator="run.faulty:run_job") as connection:
+        remote = connection.submit(rabi.sequence, job_params=params, wait=True)
+        jobs = connection.store.jobs(remote.batch_id)
+    died, *others = jobs
+    assert died.status == "ERROR" and "worker process died" in (died.error or "")
+    assert [(job.status, sum((job.counts or {}).values())) for job in others] == [("DONE", 10), ("DONE", 10)]
+
+
 def test_a_job_that_does_not_build_fails_alone(home: Path, rabi: qpurun.Experiment) -> None:
     # Submitted directly (no qpurun validation): t = 0 ns cannot be built.
     with LocalConnection(workers=1) as connection:

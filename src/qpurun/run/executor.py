@@ -9,11 +9,15 @@ Why this shape:
   imported pulser-simulation (`qpurun.run.worker`) once, so a new worker
   costs milliseconds, not an import. BLAS/OpenMP are held to one thread per
   worker, so N workers use N cores.
-- A worker holds one job at a time. The dispatcher knows which job each one
-  runs, so a worker that dies (segfault, out of memory, SIGKILL) costs that
-  job alone: it is committed ERROR with the reason, a fresh worker takes its
-  place, and the others go on. (A `ProcessPoolExecutor` breaks the whole
-  pool and cannot say which job killed it.)
+- A worker runs one job at a time, and while there are jobs enough for every
+  worker, its next one already waits in its pipe: it starts the moment the
+  last is committed, not when the dispatcher next gets a core (the workers
+  hold them). The dispatcher knows which job each one runs, so a worker that
+  dies (segfault, out of memory, SIGKILL) costs that job alone: it is
+  committed ERROR with the reason, the job waiting in its pipe goes to
+  another worker under the same claim, a fresh worker takes its place, and
+  the others go on. (A `ProcessPoolExecutor` breaks the whole pool and
+  cannot say which job killed it.)
 - The worker commits the job's result to the store itself, in one
   transaction, the moment the job ends; the dispatcher only claims jobs and
   keeps count. If the runner is killed, an orphaned worker still commits the
@@ -109,7 +113,8 @@ def describe_exit(exitcode: int | None) -> str:
 class _Worker:
     process: Any
     connection: Any
-    task: tuple[str, int, str] | None = None
+    # What it was sent, in order: the first is the job it runs, the next waits in its pipe.
+    tasks: collections.deque[tuple[str, int, str]] = field(default_factory=collections.deque)
     ready: bool = False
 
 
@@ -288,7 +293,7 @@ class Executor(BatchQueue):
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._fill()
-            busy = [w for w in self._pool if w.task is not None]
+            busy = [w for w in self._pool if w.tasks]
             if not busy:
                 with self._condition:
                     if self._queue or self._reserved:
@@ -318,7 +323,7 @@ class Executor(BatchQueue):
 
     def _fill(self) -> None:
         for worker in self._pool:
-            if worker.task is None and not self._stop.is_set():
+            if not worker.tasks and not self._stop.is_set():
                 task = self._take()
                 if task is None:
                     break
@@ -329,6 +334,17 @@ class Executor(BatchQueue):
                 break
             worker = self._spawn()
             self._send(worker, task)
+        # Each worker's next job waits in its pipe, so it starts the moment the last one is committed
+        # (not when this thread next gets a core, which the workers are using). Only while there are
+        # jobs enough for every worker: at the end of a batch, a job waits for the first free worker.
+        for worker in self._pool:
+            if len(worker.tasks) == 1 and worker.ready and not self._stop.is_set():
+                if len(self._reserved) + len(self._queue) < self.workers:
+                    break
+                task = self._take()
+                if task is None:
+                    break
+                self._send(worker, task)
         # Claim the next jobs while the workers compute: a claim is a durable commit (an fsync),
         # which would otherwise keep a worker waiting between two jobs.
         while len(self._reserved) < self.workers and not self._stop.is_set():
@@ -338,7 +354,7 @@ class Executor(BatchQueue):
             self._reserved.append(task)
 
     def _send(self, worker: _Worker, task: tuple[str, int, str]) -> None:
-        worker.task = task
+        worker.tasks.append(task)
         with contextlib.suppress(OSError):  # it died; its sentinel says so on the next turn
             worker.connection.send(task)
 
@@ -391,17 +407,22 @@ class Executor(BatchQueue):
                 worker.ready = True
             elif kind == "done":
                 _, batch_id, index, _claim, status = message
-                worker.task = None
+                worker.tasks.popleft()
                 self._job_ended(batch_id, index, status)
             elif kind == "store-error":
-                worker.task = None
+                worker.tasks.popleft()
+                self._reserved.extendleft(reversed(worker.tasks))  # sent, never started
+                worker.tasks.clear()
                 raise getattr(store_module, message[1], StoreError)(message[2], hint=message[3])
             return
         if worker.process.is_alive():
             return
         self._pool.remove(worker)
         worker.process.join(timeout=1)
-        with_task = worker.task
+        with_task = worker.tasks.popleft() if worker.tasks else None
+        # The jobs waiting in its pipe never started: another worker takes them, under the same claims.
+        self._reserved.extendleft(reversed(worker.tasks))
+        worker.tasks.clear()
         if not worker.ready:
             if with_task is not None:
                 self.store.unclaim(*with_task)
@@ -423,7 +444,7 @@ class Executor(BatchQueue):
 
     def _shutdown(self) -> None:
         for worker in self._pool:
-            if worker.task is None:
+            if not worker.tasks:
                 with contextlib.suppress(OSError):
                     worker.connection.send(None)
             else:
