@@ -399,19 +399,7 @@ class DaskExecutor(BatchQueue):
                 self._client.cancel(futures)
         self._running.clear()
         self._futures.clear()
-        with self._condition:
-            if self._stop.is_set() or self.failure is not None:
-                self._queue.clear()
-                batches = list(self._batches.items())
-                self._batches.clear()
-                self._specs.clear()
-            else:
-                self._retire_finished()
-                batches = []
-        for batch_id, batch in batches:
-            # Its claimed jobs go back to PENDING; if the store cannot be written, `resume` takes over.
-            with contextlib.suppress(StoreError):
-                self.store.release(batch_id, batch.token)
+        self._give_back()
 
 
 class ClusterRunner(LocalRunner):

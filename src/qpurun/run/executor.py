@@ -201,6 +201,28 @@ class BatchQueue:
     def _forget(self, batch_id: str) -> None:
         """What a subclass keeps per batch, dropped when the batch is retired."""
 
+    def _drop_queued(self) -> None:
+        """Stopped or failed: the jobs not yet sent are dropped (a subclass clears what it queued too)."""
+        self._queue.clear()
+
+    def _give_back(self) -> None:
+        """At the end of `_shutdown`: stopped or failed, every batch's runner token is given up (its
+        claimed jobs go back to PENDING); else only the finished batches are retired."""
+        with self._condition:
+            if self._stop.is_set() or self.failure is not None:
+                self._drop_queued()
+                batches = list(self._batches.items())
+                self._batches.clear()
+                for batch_id, _ in batches:
+                    self._forget(batch_id)
+            else:
+                self._retire_finished()
+                batches = []
+        for batch_id, batch in batches:
+            # If the store cannot be written (disk full), `resume` finds the dead runner and takes over.
+            with contextlib.suppress(store_module.StoreError):
+                self.store.release(batch_id, batch.token)
+
     def _ensure_thread(self) -> None:
         with self._condition:
             if self._thread is not None and self._thread.is_alive():
@@ -456,16 +478,8 @@ class Executor(BatchQueue):
                 worker.process.join()
             worker.connection.close()
         self._pool.clear()
-        with self._condition:
-            if self._stop.is_set() or self.failure is not None:
-                self._queue.clear()
-                self._reserved.clear()  # their claims are released with the batch below
-                batches = list(self._batches.items())
-                self._batches.clear()
-            else:
-                self._retire_finished()
-                batches = []
-        for batch_id, batch in batches:
-            # If the store cannot be written (disk full), `resume` finds the dead runner and takes over.
-            with contextlib.suppress(StoreError):
-                self.store.release(batch_id, batch.token)
+        self._give_back()
+
+    def _drop_queued(self) -> None:
+        super()._drop_queued()
+        self._reserved.clear()  # their claims are released with their batches
