@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -30,6 +32,14 @@ class Outcome:
 
     def json(self) -> object:
         return json.loads(self.out)
+
+
+def main_captured(*args: str) -> Outcome:
+    """`qpurun ARGS` in this process, its output captured (for module-scoped fixtures, where capsys is not)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(args))
+    return Outcome(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture

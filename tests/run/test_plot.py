@@ -8,7 +8,6 @@ variables, the antiferromagnetic quantities on known counts).
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import math
 import subprocess
@@ -27,11 +26,12 @@ from matplotlib.collections import QuadMesh
 from matplotlib.container import BarContainer, ErrorbarContainer
 
 import qpurun
-from qpurun import cli, plot
+from qpurun import plot
 from qpurun.batch_results import BatchResults, JobResult
 from qpurun.command import UsageProblem
 from qpurun.run.store import Store
-from run.conftest import SPECS, Outcome
+from run.conftest import SPECS
+from run.conftest import main_captured as _main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -66,13 +66,6 @@ sequence {
 }
 runs 100
 """
-
-
-def _main(*args: str) -> Outcome:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(list(args))
-    return Outcome(code, out.getvalue(), err.getvalue())
 
 
 @contextlib.contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import html
 import io
@@ -23,9 +22,10 @@ matplotlib.use("Agg")
 import matplotlib.image
 
 import qpurun
-from qpurun import cli, report
+from qpurun import report
 from qpurun.run.store import Store
 from run.conftest import SPECS, Outcome
+from run.conftest import main_captured as _main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATA = re.compile(r'<script type="application/json" id="qpurun-data">(.*?)</script>', re.DOTALL)
@@ -51,13 +51,6 @@ sequence {
 }
 runs 20
 """
-
-
-def _main(*args: str) -> Outcome:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(list(args))
-    return Outcome(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")

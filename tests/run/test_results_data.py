@@ -3,8 +3,6 @@ and a run directory that runs again on its own."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import sqlite3
@@ -16,22 +14,15 @@ from typing import Any
 import pytest
 
 import qpurun
-from qpurun import cli
 from qpurun.batch_results import BatchResults, MissingExtra
 from qpurun.run import output
 from qpurun.run.store import Store, UnknownBatch
-from run.conftest import SPECS, Outcome
+from run.conftest import SPECS
+from run.conftest import main_captured as _main
 
 RABI = SPECS / "rabi.qx"
 TOKEN = "pasqal-token-never-written"
 HOOK_PATH = "services/T0001/B0002/hook-secret-never-written"
-
-
-def _main(*args: str) -> Outcome:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(list(args))
-    return Outcome(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
